@@ -1,0 +1,1 @@
+// placeholder: layout family, filled in by its owner

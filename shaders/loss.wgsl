@@ -1,0 +1,1 @@
+// placeholder: loss family, filled in by its owner

@@ -1,0 +1,1 @@
+// placeholder: matmul family, filled in by its owner

@@ -1,0 +1,1 @@
+// placeholder: optimizer family, filled in by its owner

@@ -1,0 +1,1 @@
+// placeholder: pairwise family, filled in by its owner

@@ -1,0 +1,1 @@
+// placeholder: philox family, filled in by its owner

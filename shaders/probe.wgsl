@@ -1,0 +1,1 @@
+// placeholder: probe family, filled in by its owner

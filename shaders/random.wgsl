@@ -1,0 +1,1 @@
+// placeholder: random family, filled in by its owner

@@ -1,0 +1,1 @@
+// placeholder: reduce family, filled in by its owner

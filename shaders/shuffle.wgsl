@@ -1,0 +1,1 @@
+// placeholder: shuffle family, filled in by its owner

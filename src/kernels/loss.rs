@@ -1,0 +1,1 @@
+//! placeholder: the loss family's Rust twin, filled in by its owner.

@@ -1,0 +1,128 @@
+//! The kernel library: one Rust twin per file in `shaders/`.
+//!
+//! Each twin module owns, for its family:
+//! - the `#[repr(C)]` params struct (binding 0, a uniform) that mirrors the WGSL `Params`;
+//! - functions that build `Dispatch`es for the forward and backward entry points, checking
+//!   shapes and choosing workgroup counts (storage buffers bind at 1.. in argument order);
+//! - `pub mod cpu`: the f64 reference of every entry point, the oracle the tests compare with.
+//!
+//! Shape legend used across the twins: B = batch rows, F = features (columns), M x K times
+//! K x N for matmul, C/H/W = channels/height/width, D = latent dimension.
+
+pub mod batchnorm;
+pub mod elementwise;
+pub mod layout;
+pub mod loss;
+pub mod matmul;
+pub mod optimizer;
+pub mod pairwise;
+pub mod probe;
+pub mod random;
+pub mod reduce;
+pub mod shuffle;
+
+use crate::{Gpu, Result};
+
+/// The shader families. Each maps to one WGSL file (plus shared preludes it builds on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    Matmul,
+    MatmulF16,
+    Elementwise,
+    ElementwiseF16,
+    Reduce,
+    BatchNorm,
+    Random,
+    Loss,
+    Pairwise,
+    Shuffle,
+    Optimizer,
+    Layout,
+    Probe,
+}
+
+const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
+
+impl Family {
+    pub const ALL: [Family; 13] = [
+        Family::Matmul,
+        Family::MatmulF16,
+        Family::Elementwise,
+        Family::ElementwiseF16,
+        Family::Reduce,
+        Family::BatchNorm,
+        Family::Random,
+        Family::Loss,
+        Family::Pairwise,
+        Family::Shuffle,
+        Family::Optimizer,
+        Family::Layout,
+        Family::Probe,
+    ];
+
+    /// The family's own file under shaders/.
+    pub fn file(self) -> &'static str {
+        match self {
+            Family::Matmul => "matmul.wgsl",
+            Family::MatmulF16 => "matmul_f16.wgsl",
+            Family::Elementwise => "elementwise.wgsl",
+            Family::ElementwiseF16 => "elementwise_f16.wgsl",
+            Family::Reduce => "reduce.wgsl",
+            Family::BatchNorm => "batchnorm.wgsl",
+            Family::Random => "random.wgsl",
+            Family::Loss => "loss.wgsl",
+            Family::Pairwise => "pairwise.wgsl",
+            Family::Shuffle => "shuffle.wgsl",
+            Family::Optimizer => "optimizer.wgsl",
+            Family::Layout => "layout.wgsl",
+            Family::Probe => "probe.wgsl",
+        }
+    }
+
+    fn own_source(self) -> &'static str {
+        match self {
+            Family::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Family::MatmulF16 => include_str!("../../shaders/matmul_f16.wgsl"),
+            Family::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
+            Family::ElementwiseF16 => include_str!("../../shaders/elementwise_f16.wgsl"),
+            Family::Reduce => include_str!("../../shaders/reduce.wgsl"),
+            Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
+            Family::Random => include_str!("../../shaders/random.wgsl"),
+            Family::Loss => include_str!("../../shaders/loss.wgsl"),
+            Family::Pairwise => include_str!("../../shaders/pairwise.wgsl"),
+            Family::Shuffle => include_str!("../../shaders/shuffle.wgsl"),
+            Family::Optimizer => include_str!("../../shaders/optimizer.wgsl"),
+            Family::Layout => include_str!("../../shaders/layout.wgsl"),
+            Family::Probe => include_str!("../../shaders/probe.wgsl"),
+        }
+    }
+
+    /// Shared WGSL the family's file builds on (WGSL has no #include; we prepend).
+    pub fn preludes(self) -> &'static [&'static str] {
+        match self {
+            Family::Random | Family::Shuffle => &[PHILOX],
+            _ => &[],
+        }
+    }
+
+    /// The complete WGSL handed to the compiler: preludes, then the family's file.
+    pub fn source(self) -> String {
+        let mut s: String = self.preludes().concat();
+        s.push_str(self.own_source());
+        s
+    }
+
+    /// Device features the family's shaders need.
+    pub fn required_features(self) -> wgpu::Features {
+        match self {
+            Family::MatmulF16 | Family::ElementwiseF16 => wgpu::Features::SHADER_F16,
+            _ => wgpu::Features::empty(),
+        }
+    }
+}
+
+/// Workgroup count for a 1-D kernel over `n` elements with `per_group` elements per workgroup,
+/// folded into a grid the adapter can launch (see `Gpu::grid`).
+pub fn grid_1d(gpu: &Gpu, n: usize, per_group: usize) -> Result<[u32; 3]> {
+    gpu.grid((n as u64).div_ceil(per_group as u64))
+}

@@ -1,0 +1,1 @@
+//! placeholder: the random family's Rust twin, filled in by its owner.

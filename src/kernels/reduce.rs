@@ -1,0 +1,1 @@
+//! placeholder: the reduce family's Rust twin, filled in by its owner.

@@ -1,0 +1,1 @@
+//! placeholder: the shuffle family's Rust twin, filled in by its owner.

@@ -1,0 +1,99 @@
+//! Shared test support: one device per test binary, fresh random inputs with a printed seed,
+//! tolerance comparison against f64 references, and central-difference gradient checks.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use shadergrad::Gpu;
+
+/// The device every test in this binary shares (device injection: tests take `&Gpu`).
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| Gpu::from_env().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// A fresh generator per call. Set SHADERGRAD_TEST_SEED to replay a failure; the seed in use
+/// is printed (cargo test shows it when the test fails).
+pub fn rng() -> StdRng {
+    let seed = std::env::var("SHADERGRAD_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random::<u64>());
+    eprintln!("SHADERGRAD_TEST_SEED={seed}");
+    StdRng::seed_from_u64(seed)
+}
+
+/// `n` values uniform in [lo, hi).
+pub fn uniform(rng: &mut StdRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+pub fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// Assert |got - want| <= atol + rtol * |want| elementwise, naming the worst element.
+pub fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) {
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: length {} vs reference {}",
+        got.len(),
+        want.len()
+    );
+    // Worst element by how far past its allowance it is; NaN or Inf always fails.
+    let mut worst: Option<(usize, f64)> = None;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g as f64 - w).abs();
+        let allowed = atol + rtol * w.abs();
+        if err <= allowed && g.is_finite() {
+            continue;
+        }
+        let excess = if g.is_finite() {
+            err - allowed
+        } else {
+            f64::INFINITY
+        };
+        if worst.is_none_or(|(_, e)| excess > e) {
+            worst = Some((i, excess));
+        }
+    }
+    if let Some((i, _)) = worst {
+        panic!(
+            "{what}: element {i} is {} but the f64 reference says {} (rtol {rtol}, atol {atol})",
+            got[i], want[i]
+        );
+    }
+}
+
+/// Central-difference check of a vector-Jacobian product: for y = f(x) and upstream dy, the
+/// analytic `dx` must equal d(sum dy*f(x))/dx. Steps `h` in f64; relative tolerance `tol`.
+pub fn gradcheck(
+    what: &str,
+    f: impl Fn(&[f64]) -> Vec<f64>,
+    x: &[f64],
+    dy: &[f64],
+    dx: &[f64],
+    h: f64,
+    tol: f64,
+) {
+    assert_eq!(dx.len(), x.len(), "{what}: gradient length");
+    let loss = |x: &[f64]| f(x).iter().zip(dy).map(|(a, b)| a * b).sum::<f64>();
+    let mut xp = x.to_vec();
+    for i in 0..x.len() {
+        xp[i] = x[i] + h;
+        let up = loss(&xp);
+        xp[i] = x[i] - h;
+        let down = loss(&xp);
+        xp[i] = x[i];
+        let numeric = (up - down) / (2.0 * h);
+        let err = (numeric - dx[i]).abs();
+        assert!(
+            err <= tol * (1.0 + numeric.abs()),
+            "{what}: d/dx[{i}] analytic {} vs central difference {numeric}",
+            dx[i]
+        );
+    }
+}
