@@ -75,10 +75,21 @@ fn rank(t: wgpu::DeviceType) -> u8 {
 
 /// All adapters the chosen backends expose, best first.
 pub fn list_adapters(opts: &GpuOptions) -> Result<Vec<wgpu::Adapter>> {
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    desc.backends = opts.backends()?;
-    let instance = wgpu::Instance::new(desc);
-    let mut adapters = pollster::block_on(instance.enumerate_adapters(opts.backends()?));
+    let enumerate = |backends: wgpu::Backends| {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        pollster::block_on(instance.enumerate_adapters(backends))
+    };
+    // GL is the fallback: only probed when asked for or when no native API has an adapter
+    // (probing EGL also prints driver noise on headless machines).
+    let mut adapters = match opts.backend {
+        Some(_) => enumerate(opts.backends()?),
+        None => {
+            let native = enumerate(wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12);
+            if native.is_empty() { enumerate(wgpu::Backends::GL) } else { native }
+        }
+    };
     adapters.sort_by_key(|a| rank(a.get_info().device_type));
     Ok(adapters)
 }
