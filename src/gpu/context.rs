@@ -86,8 +86,13 @@ pub fn list_adapters(opts: &GpuOptions) -> Result<Vec<wgpu::Adapter>> {
     let mut adapters = match opts.backend {
         Some(_) => enumerate(opts.backends()?),
         None => {
-            let native = enumerate(wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12);
-            if native.is_empty() { enumerate(wgpu::Backends::GL) } else { native }
+            let native =
+                enumerate(wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12);
+            if native.is_empty() {
+                enumerate(wgpu::Backends::GL)
+            } else {
+                native
+            }
         }
     };
     adapters.sort_by_key(|a| rank(a.get_info().device_type));
