@@ -71,12 +71,16 @@ impl BufferPool {
     }
 }
 
-/// A storage buffer of `len` elements of `dtype` on the device.
+/// A storage buffer of `len` elements of `dtype` on the device: either an allocation of its
+/// own (returned to the pool on drop) or a view at a byte offset into another one (parameter
+/// and gradient arenas, so one optimizer dispatch covers every parameter).
 pub struct Buf {
-    raw: Option<wgpu::Buffer>,
+    raw: wgpu::Buffer,
+    offset: u64,
     len: usize,
     dtype: DType,
-    pool: Arc<BufferPool>,
+    /// Set on owners only: where the allocation goes back when dropped.
+    pool: Option<Arc<BufferPool>>,
 }
 
 impl Buf {
@@ -90,18 +94,33 @@ impl Buf {
         self.dtype
     }
     pub fn raw(&self) -> &wgpu::Buffer {
-        self.raw.as_ref().expect("buffer present until drop")
+        &self.raw
+    }
+    /// Byte offset of element 0 within `raw()`.
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
     /// Bytes the elements occupy (the allocation may be padded beyond this).
     pub fn bytes(&self) -> u64 {
         (self.len * self.dtype.size()) as u64
     }
+    /// The range a shader sees: the elements, padded to 16 bytes (vec4 loads) where the
+    /// allocation allows, and never empty.
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        let room = self.raw.size() - self.offset;
+        let size = padded(self.bytes()).min(room);
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.raw,
+            offset: self.offset,
+            size: std::num::NonZeroU64::new(size),
+        })
+    }
 }
 
 impl Drop for Buf {
     fn drop(&mut self) {
-        if let Some(raw) = self.raw.take() {
-            self.pool.give(raw);
+        if let Some(pool) = self.pool.take() {
+            pool.give(self.raw.clone());
         }
     }
 }
@@ -150,10 +169,38 @@ impl Gpu {
             })?,
         };
         Ok(Buf {
-            raw: Some(raw),
+            raw,
+            offset: 0,
             len,
             dtype,
-            pool: self.pool.clone(),
+            pool: Some(self.pool.clone()),
+        })
+    }
+
+    /// A view of `len` elements of `buf` starting at element `start`. The start must respect
+    /// the adapter's storage offset alignment (arenas place tensors on such boundaries).
+    pub fn view(&self, buf: &Buf, start: usize, len: usize) -> Result<Buf> {
+        let offset = buf.offset + (start * buf.dtype.size()) as u64;
+        let align = self.limits.min_storage_buffer_offset_alignment as u64;
+        if start + len > buf.len {
+            return Err(Error::Shape(format!(
+                "view [{start}, {}) of a buffer of {} elements",
+                start + len,
+                buf.len
+            )));
+        }
+        if offset % align != 0 {
+            return Err(Error::Shape(format!(
+                "view at byte offset {offset} is not a multiple of the adapter's storage \
+                 offset alignment {align}"
+            )));
+        }
+        Ok(Buf {
+            raw: buf.raw.clone(),
+            offset,
+            len,
+            dtype: buf.dtype,
+            pool: None,
         })
     }
 
@@ -161,7 +208,7 @@ impl Gpu {
     pub fn zeros(&self, len: usize, dtype: DType) -> Result<Buf> {
         let buf = self.alloc(len, dtype)?;
         let mut enc = self.device.create_command_encoder(&Default::default());
-        enc.clear_buffer(buf.raw(), 0, None);
+        enc.clear_buffer(buf.raw(), 0, None); // the whole allocation: pooled memory may be dirty
         self.queue.submit([enc.finish()]);
         Ok(buf)
     }
@@ -187,7 +234,7 @@ impl Gpu {
         let mut bytes = bytemuck::cast_slice::<T, u8>(data).to_vec();
         bytes.resize(bytes.len().div_ceil(4) * 4, 0); // queue writes go in 4-byte units
         if !bytes.is_empty() {
-            self.queue.write_buffer(buf.raw(), 0, &bytes);
+            self.queue.write_buffer(buf.raw(), buf.offset, &bytes);
         }
         Ok(())
     }
@@ -201,7 +248,10 @@ impl Gpu {
                 T::DTYPE
             )));
         }
-        let bytes = padded(buf.bytes());
+        let bytes = buf.bytes().div_ceil(4) * 4; // copies go in 4-byte units
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("download"),
             size: bytes,
@@ -209,7 +259,7 @@ impl Gpu {
             mapped_at_creation: false,
         });
         let mut enc = self.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(buf.raw(), 0, &staging, 0, bytes);
+        enc.copy_buffer_to_buffer(buf.raw(), buf.offset, &staging, 0, bytes);
         self.queue.submit([enc.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {

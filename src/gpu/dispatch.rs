@@ -30,6 +30,33 @@ fn padded_params(bytes: &[u8]) -> Vec<u8> {
     v
 }
 
+/// wgpu (like WebGPU) refuses a buffer bound read-only and read-write in one dispatch, even
+/// at disjoint offsets. Say so when the dispatch is built, naming the bindings, rather than as
+/// a validation error at submit time.
+fn check_aliasing(kernel: &Kernel, bufs: &[&Buf]) -> Result<()> {
+    let bound = |b: u32| {
+        bufs.get(b as usize - 1)
+            .filter(|_| b > 0 && kernel.used_bindings.contains(&b))
+    };
+    for &w in &kernel.writable_bindings {
+        let Some(out) = bound(w) else { continue };
+        for &r in kernel
+            .used_bindings
+            .iter()
+            .filter(|&&r| r > 0 && !kernel.writable_bindings.contains(&r))
+        {
+            if bound(r).is_some_and(|inp| inp.raw() == out.raw()) {
+                return Err(Error::Shape(format!(
+                    "{} would read binding {r} and write binding {w} in the same buffer; \
+                     give the output a buffer of its own",
+                    kernel.label
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Gpu {
     /// Fold `groups` workgroups into an (x, y, z) grid within the adapter's per-dimension limit.
     /// Shaders recover the linear workgroup index as `wg.x + nwg.x * (wg.y + nwg.y * wg.z)` and
@@ -89,14 +116,14 @@ impl Gpu {
                             bufs.len()
                         ))
                     })?
-                    .raw()
-                    .as_entire_binding(),
+                    .binding(),
             };
             entries.push(wgpu::BindGroupEntry {
                 binding: b,
                 resource,
             });
         }
+        check_aliasing(&kernel, bufs)?;
         let bind_group = self.scoped(&format!("binding buffers for {}", kernel.label), || {
             self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(&kernel.label),

@@ -43,6 +43,8 @@ pub struct Kernel {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
     pub used_bindings: BTreeSet<u32>,
+    /// The used storage bindings the shader may write (declared `read_write`).
+    pub writable_bindings: BTreeSet<u32>,
     pub label: String,
 }
 
@@ -122,12 +124,22 @@ impl Gpu {
                 ))
             })?;
         let uses = fm.info.get_entry_point(index);
-        let used_bindings = fm
+        let used: Vec<&naga::GlobalVariable> = fm
             .naga
             .global_variables
             .iter()
             .filter(|(h, _)| !uses[*h].is_empty())
-            .filter_map(|(_, g)| g.binding.as_ref())
+            .map(|(_, g)| g)
+            .collect();
+        let used_bindings = used
+            .iter()
+            .filter_map(|g| g.binding.as_ref())
+            .map(|b| b.binding)
+            .collect();
+        let writable_bindings = used
+            .iter()
+            .filter(|g| matches!(g.space, naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE)))
+            .filter_map(|g| g.binding.as_ref())
             .map(|b| b.binding)
             .collect();
         let constants: Vec<(&str, f64)> = key
@@ -155,6 +167,7 @@ impl Gpu {
             pipeline,
             layout,
             used_bindings,
+            writable_bindings,
             label,
         });
         self.pipelines
