@@ -8,6 +8,7 @@
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod graph;
 pub mod kernels;
 
 pub use error::{Error, Result};
