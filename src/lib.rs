@@ -10,6 +10,7 @@ pub mod error;
 pub mod gpu;
 pub mod graph;
 pub mod kernels;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use gpu::{Buf, DType, Dispatch, Gpu, GpuOptions, KernelKey};

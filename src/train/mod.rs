@@ -1,0 +1,4 @@
+//! Training support: checkpoints (and, with the training loop, metrics, image grids and
+//! evaluation).
+
+pub mod checkpoint;
