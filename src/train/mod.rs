@@ -2,3 +2,4 @@
 //! evaluation).
 
 pub mod checkpoint;
+pub mod images;
