@@ -204,6 +204,24 @@ impl Gpu {
         })
     }
 
+    /// The first `len` elements of type `dtype` in `buf`'s memory (planned buffers are shared
+    /// by tensors of different types over a step).
+    pub fn view_as(&self, buf: &Buf, dtype: DType, len: usize) -> Result<Buf> {
+        if (len * dtype.size()) as u64 > buf.bytes() {
+            return Err(Error::Shape(format!(
+                "{len} {dtype:?} elements do not fit a buffer of {} bytes",
+                buf.bytes()
+            )));
+        }
+        Ok(Buf {
+            raw: buf.raw.clone(),
+            offset: buf.offset,
+            len,
+            dtype,
+            pool: None,
+        })
+    }
+
     /// A zero-filled buffer of `len` elements.
     pub fn zeros(&self, len: usize, dtype: DType) -> Result<Buf> {
         let buf = self.alloc(len, dtype)?;
