@@ -1,1 +1,0 @@
-//! placeholder: the random family's Rust twin, filled in by its owner.
