@@ -5,27 +5,27 @@ use common::*;
 use shadergrad::kernels::probe::{self, cpu};
 use shadergrad::{DType, Error};
 
+fn check_copy(n: usize, wg: u32, per: u32) {
+    let gpu = gpu();
+    let x = uniform(&mut rng(), n, -3.0, 3.0);
+    let src = gpu.upload(&x).unwrap();
+    let dst = gpu.zeros(n, DType::F32).unwrap();
+    let d = probe::copy_vec4(gpu, &src, &dst, wg, per).unwrap();
+    gpu.run(&[&d]).unwrap();
+    let y: Vec<f32> = gpu.download(&dst).unwrap();
+    // A copy is exact.
+    let what = format!("copy n={n} wg={wg} per={per}");
+    assert_close(&what, &y, &cpu::copy(&to_f64(&x)), 0.0, 0.0);
+}
+
 #[test]
 fn copy_vec4_copies_every_element() {
-    let gpu = gpu();
-    let mut rng = rng();
-    // 4 (65,535 * 64 + 5) floats need more than 65,535 workgroups of 64 vec4 invocations.
-    for n in [1usize, 6, 4 * 1000 + 3, 4 * (65_535 * 64 + 5)] {
-        let x = uniform(&mut rng, n, -3.0, 3.0);
-        let src = gpu.upload(&x).unwrap();
-        let dst = gpu.zeros(n, DType::F32).unwrap();
-        let d = probe::copy_vec4(gpu, &src, &dst).unwrap();
-        gpu.run(&[&d]).unwrap();
-        let y: Vec<f32> = gpu.download(&dst).unwrap();
-        // A copy is exact.
-        assert_close(
-            &format!("copy n={n}"),
-            &y,
-            &cpu::copy(&to_f64(&x)),
-            0.0,
-            0.0,
-        );
+    for n in [1usize, 6, 4 * 1000 + 3, 4 * 5000 + 1] {
+        check_copy(n, probe::COPY_WG, probe::COPY_PER);
+        check_copy(n, 24, 3);
     }
+    // 4 (65,535 * 64 + 5) floats need more than 65,535 workgroups of 64 x 1 vec4.
+    check_copy(4 * (65_535 * 64 + 5), 64, 1);
 }
 
 #[test]
@@ -77,26 +77,16 @@ fn fma_twin_matches_hand_computation() {
 fn bad_probe_arguments_are_errors() {
     let gpu = gpu();
     let a = gpu.zeros(8, DType::F32).unwrap();
+    let a2 = gpu.zeros(8, DType::F32).unwrap();
     let b = gpu.zeros(9, DType::F32).unwrap();
     let u = gpu.zeros(8, DType::U32).unwrap();
-    assert!(matches!(
-        probe::copy_vec4(gpu, &a, &b),
-        Err(Error::Shape(_))
-    ));
-    assert!(matches!(
-        probe::copy_vec4(gpu, &a, &u),
-        Err(Error::Shape(_))
-    ));
-    assert!(matches!(
-        probe::fma_peak(gpu, 0, 4, &a),
-        Err(Error::Shape(_))
-    ));
-    assert!(matches!(
-        probe::fma_peak(gpu, 9, 4, &a),
-        Err(Error::Shape(_))
-    ));
-    assert!(matches!(
-        probe::fma_peak(gpu, 2, 4, &u),
-        Err(Error::Shape(_))
-    ));
+    let shape_err = |r: shadergrad::Result<_>| matches!(r, Err(Error::Shape(_)));
+    assert!(shape_err(probe::copy_vec4(gpu, &a, &b, 64, 1)));
+    assert!(shape_err(probe::copy_vec4(gpu, &a, &u, 64, 1)));
+    assert!(shape_err(probe::copy_vec4(gpu, &a, &a2, 60, 1)));
+    assert!(shape_err(probe::copy_vec4(gpu, &a, &a2, 64, 0)));
+    assert!(shape_err(probe::copy_vec4(gpu, &a, &a2, 1 << 20, 1)));
+    assert!(shape_err(probe::fma_peak(gpu, 0, 4, &a)));
+    assert!(shape_err(probe::fma_peak(gpu, 9, 4, &a)));
+    assert!(shape_err(probe::fma_peak(gpu, 2, 4, &u)));
 }
