@@ -78,12 +78,12 @@ fn keep_l2_gradient_off_zero(opt: &Adam, p: &[f64], g: &mut [f32]) {
 
 #[test]
 fn adam_matches_reference_over_steps() {
-    check_adam(&Adam::adam(0, 1e-2), 3);
+    check_adam(&Adam::new(0, 1e-2), 3);
 }
 
 #[test]
 fn adam_l2_weight_decay_matches_reference() {
-    let mut opt = Adam::adam(0, 1e-2);
+    let mut opt = Adam::new(0, 1e-2);
     opt.weight_decay = 0.1;
     opt.betas = (0.8, 0.99);
     check_adam(&opt, 3);
@@ -154,7 +154,7 @@ fn first_adam_step_moves_by_lr_sign_g() {
     // Adam: plain, L2 (g' = g + wd p), decoupled (p (1 - lr wd) - step).
     let cases: [(Adam, Vec<f64>); 3] = [
         (
-            Adam::adam(4, lr),
+            Adam::new(4, lr),
             (0..4)
                 .map(|i| p0[i] as f64 - hand_step(g[i] as f64))
                 .collect(),
@@ -162,7 +162,7 @@ fn first_adam_step_moves_by_lr_sign_g() {
         (
             Adam {
                 weight_decay: wd,
-                ..Adam::adam(4, lr)
+                ..Adam::new(4, lr)
             },
             (0..4)
                 .map(|i| p0[i] as f64 - hand_step(g[i] as f64 + wd * p0[i] as f64))
@@ -245,7 +245,7 @@ fn sgd_momentum_two_steps_by_hand() {
 /// Bias corrections are computed in f64 on the host: step t = 10 of beta2 = 0.999.
 #[test]
 fn adam_params_carry_f64_bias_corrections() {
-    let mut opt = Adam::adam(7, 1e-3);
+    let mut opt = Adam::new(7, 1e-3);
     opt.t = 9;
     let prm = opt.params_for_step();
     assert_eq!(opt.t, 10);
@@ -263,7 +263,7 @@ fn bad_shapes_and_settings_are_errors() {
     let a = gpu.zeros(10, DType::F32).unwrap();
     let b = gpu.zeros(11, DType::F32).unwrap();
     let u = gpu.zeros(10, DType::U32).unwrap();
-    let adam = Adam::adam(10, 1e-3);
+    let adam = Adam::new(10, 1e-3);
     assert!(matches!(
         adam.dispatch(gpu, &a, &b, &a, &a),
         Err(Error::Shape(_))
@@ -272,7 +272,7 @@ fn bad_shapes_and_settings_are_errors() {
         adam.dispatch(gpu, &a, &a, &u, &a),
         Err(Error::Shape(_))
     ));
-    let prm = Adam::adam(11, 1e-3).params_at(1);
+    let prm = Adam::new(11, 1e-3).params_at(1);
     assert!(matches!(
         optimizer::adam(gpu, &prm, &a, &a, &a, &a),
         Err(Error::Shape(_))

@@ -54,7 +54,7 @@ pub struct Adam {
 
 impl Adam {
     /// torch.optim.Adam defaults: betas (0.9, 0.999), eps 1e-8, no weight decay.
-    pub fn adam(n: usize, lr: f64) -> Adam {
+    pub fn new(n: usize, lr: f64) -> Adam {
         Adam {
             n,
             lr,
@@ -71,7 +71,7 @@ impl Adam {
         Adam {
             weight_decay,
             decoupled: true,
-            ..Adam::adam(n, lr)
+            ..Adam::new(n, lr)
         }
     }
 

@@ -44,7 +44,8 @@ pub fn copy_vec4(gpu: &Gpu, src: &Buf, dst: &Buf, wg: u32, per: u32) -> Result<D
         );
     }
     let max_wg = gpu.limits.max_compute_invocations_per_workgroup;
-    if wg == 0 || wg % 8 != 0 || wg > max_wg.min(gpu.limits.max_compute_workgroup_size_x) {
+    if wg == 0 || !wg.is_multiple_of(8) || wg > max_wg.min(gpu.limits.max_compute_workgroup_size_x)
+    {
         return shape_err!("copy_vec4: workgroup size {wg} must be a multiple of 8 up to {max_wg}");
     }
     if per == 0 {
