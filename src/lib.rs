@@ -5,6 +5,7 @@
 //! Layout (see DESIGN.md): `gpu` owns the device, buffers, pipelines and command recording;
 //! `kernels` has one Rust twin per file in `shaders/` with its f64 CPU reference.
 
+pub mod bench;
 pub mod data;
 pub mod error;
 pub mod gpu;

@@ -1,6 +1,6 @@
 //! The `shadergrad` command line.
 use clap::{Parser, Subcommand};
-use shadergrad::{gpu, GpuOptions};
+use shadergrad::{bench, gpu, Gpu, GpuOptions};
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +23,22 @@ struct Cli {
 enum Command {
     /// List the adapters wgpu can see, best first, with backend, type and driver.
     Devices,
+    /// Benchmarks on the chosen adapter.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Measure the adapter's ceilings, then time every kernel case against them.
+    Kernels {
+        /// Only cases whose name contains this (case-insensitive)
+        #[arg(long)]
+        filter: Option<String>,
+        /// Timed batches per case (the table shows median, min and max)
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        reps: u32,
+    },
 }
 
 fn main() {
@@ -34,6 +50,10 @@ fn main() {
     };
     let result = match cli.command {
         Command::Devices => devices(&opts),
+        Command::Bench(BenchCommand::Kernels { filter, reps }) => Gpu::new(&opts).and_then(|gpu| {
+            let reps = reps as usize;
+            bench::print_kernels(&gpu, &bench::Options { filter, reps })
+        }),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
