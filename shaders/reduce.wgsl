@@ -11,6 +11,10 @@
 // are the next level's input (so = 1, sk = O), until one chunk per output is left. The rounding
 // error grows with chunk / BLOCK + BLOCK per level and the number of levels (log_1024 K), not
 // with K: a serial f32 loop over millions of elements would lose the 1e-5 the tests ask for.
+// Bounded chunks are also a platform workaround: llvmpipe (lavapipe) silently ends a shader's
+// loops after 65,535 iterations in total per invocation (LP_MAX_TGSI_LOOP_ITERATIONS), so one
+// invocation looping over 100k elements returns a partial sum. Here an invocation loops at most
+// chunk + chunk / BLOCK (~1,056) times (test long_reductions_stay_under_lavapipe_loop_limit).
 //
 // Shapes: x [R, C]; y [O]; s scratch: the partials of every level but the last, level after
 // level; dy [O]; dx [R, C].

@@ -186,6 +186,19 @@ fn backward_twin_passes_gradcheck_and_gpu_matches_it() {
     }
 }
 
+/// Regression for a lavapipe quirk: llvmpipe ends a shader's loops after 65,535 iterations in
+/// total per invocation, silently. A single invocation summing 200k ones would return ~65k;
+/// bounded chunks give exactly 200000 (integers below 2^24 add exactly in f32).
+#[test]
+fn long_reductions_stay_under_lavapipe_loop_limit() {
+    let n = 200_000;
+    for (r, c, axis) in [(1, n, Axis::All), (n, 1, Axis::Rows), (1, n, Axis::Cols)] {
+        let spec = ReduceSpec::new(r, c, axis, Op::Sum);
+        let y = run(&spec, &vec![1.0; n], &[0.0], false);
+        assert_eq!(y, [n as f32], "{axis:?} [{r}, {c}]");
+    }
+}
+
 #[test]
 fn results_are_bitwise_reproducible() {
     let mut rng = rng();

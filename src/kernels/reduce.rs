@@ -13,9 +13,12 @@ use crate::{shape_err, Buf, Dispatch, Gpu, KernelKey, Result};
 const WG: usize = 64;
 
 /// Most elements one invocation sums per level. 1024 in blocks of 32 keeps the serial rounding
-/// chain per level at ~64 additions while a [128, 400] bias gradient stays one dispatch.
+/// chain per level at ~64 additions while a [128, 400] bias gradient stays one dispatch, and
+/// keeps each invocation far below llvmpipe's silent cap of 65,535 loop iterations per
+/// invocation (see the shader's header).
 pub(crate) const CHUNK_MAX: usize = 1024;
 
+/// Mirrors the shader's `Params` field by field (meanings documented there).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Default)]
 pub struct Params {
