@@ -268,33 +268,48 @@ fn w_col(ra: vec4<u32>, s: u32) -> vec4<f32> {
 // out_r = [beta * out_r] + 2 sum_s W(r, s) (a_r - b_s): the gradient of sum_rs W(r,s) D_rs
 // with W held fixed, since dD_rs/da_r = 2 (a_r - b_s). The differences are formed directly
 // (not 2 (a_r sum_s W - W b)), which would cancel when the rows are close and large.
-// Four rows of one 4-wide feature chunk per invocation.
+// Four rows of two 4-wide feature chunks per invocation: each loaded weight feeds 8 FMAs.
 @compute @workgroup_size(WG)
 fn pair_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
     let t = linear_index(wg, nwg, lid);
     let chunks = (p.d + 3u) / 4u;
-    if t >= ((p.n + 3u) / 4u) * chunks { return; }
-    let c = t % chunks;
-    let r0 = (t / chunks) * 4u;
+    let pairs = (chunks + 1u) / 2u;
+    if t >= ((p.n + 3u) / 4u) * pairs { return; }
+    let c0 = (t % pairs) * 2u;
+    let c1 = min(c0 + 1u, chunks - 1u); // past the last chunk: computed, not written
+    let r0 = (t / pairs) * 4u;
     let ra = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n - 1u));
-    let x0 = ld_a(ra.x, c);
-    let x1 = ld_a(ra.y, c);
-    let x2 = ld_a(ra.z, c);
-    let x3 = ld_a(ra.w, c);
+    let x0 = ld_a(ra.x, c0);
+    let x1 = ld_a(ra.y, c0);
+    let x2 = ld_a(ra.z, c0);
+    let x3 = ld_a(ra.w, c0);
+    let z0 = ld_a(ra.x, c1);
+    let z1 = ld_a(ra.y, c1);
+    let z2 = ld_a(ra.z, c1);
+    let z3 = ld_a(ra.w, c1);
     var g = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var h = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     for (var s = 0u; s < p.m; s++) {
-        let y = ld_b(s, c);
+        let y = ld_b(s, c0);
+        let v = ld_b(s, c1);
         let wv = w_col(ra, s);
         g[0] += wv.x * (x0 - y);
         g[1] += wv.y * (x1 - y);
         g[2] += wv.z * (x2 - y);
         g[3] += wv.w * (x3 - y);
+        h[0] += wv.x * (z0 - v);
+        h[1] += wv.y * (z1 - v);
+        h[2] += wv.z * (z2 - v);
+        h[3] += wv.w * (z3 - v);
     }
     for (var r = 0u; r < 4u; r++) {
         let row = r0 + r;
         if row >= p.n { break; }
-        write_grad(row, c, 2.0 * g[r]);
+        write_grad(row, c0, 2.0 * g[r]);
+        if c0 + 1u < chunks {
+            write_grad(row, c1, 2.0 * h[r]);
+        }
     }
 }
 

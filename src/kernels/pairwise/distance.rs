@@ -97,7 +97,7 @@ pub(super) fn grad(
         idx: None,
         ex: None,
     };
-    let inv = ra.div_ceil(TILE) * d.div_ceil(4);
+    let inv = ra.div_ceil(TILE) * d.div_ceil(4).div_ceil(2);
     launch(
         gpu,
         "pair_grad",
