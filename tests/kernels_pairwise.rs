@@ -524,6 +524,25 @@ fn mmd_backward_matches_reference() {
                 run(&ds);
                 assert_close_scaled(&format!("dx {tag}"), &down(&dx), &want_x, &sx, 1e-5);
                 assert_close_scaled(&format!("dy {tag}"), &down(&dy), &want_y, &sy, 1e-5);
+                // y fixed (prior samples): no dy, same dx.
+                let dx = nan_buf(n * d);
+                let ds = pw::mmd_backward(
+                    gpu(),
+                    kern,
+                    est,
+                    &xb,
+                    &yb,
+                    d,
+                    &dmmd_b,
+                    &scratch,
+                    &dx,
+                    None,
+                    false,
+                )
+                .unwrap();
+                assert_eq!(ds.len(), 4, "no y-side passes without dy");
+                run(&ds);
+                assert_close_scaled(&format!("dx only {tag}"), &down(&dx), &want_x, &sx, 1e-5);
             }
         }
     }

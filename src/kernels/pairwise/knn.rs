@@ -6,6 +6,8 @@
 //! Ties in distance break by lower index, so idx is deterministic. At eps_i = 0 (x_i has a
 //! duplicate) the distance is not differentiable and the pair's gradient is 0 (a valid
 //! subgradient); the estimator's log eps is then -inf, which the caller must avoid anyway.
+//! A row whose distances are all NaN (NaN input) finds no neighbour: idx = u32::MAX, eps
+//! ~1.7e19, and the backward skips it; the NaN itself is the caller's signal (loss check).
 
 use super::{beta, expect, launch, rows, Binds, Params, KIND_SQDIST, KNN_MAX_K, MODE_VALUE};
 use crate::{shape_err, Buf, DType, Dispatch, Gpu, Result};

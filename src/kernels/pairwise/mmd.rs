@@ -44,7 +44,6 @@ fn mmd_shape(
     if est == MmdEstimator::Unbiased && (n < 2 || m < 2) {
         return shape_err!("unbiased MMD needs at least 2 rows in x and y, has n = {n}, m = {m}");
     }
-    fits_u32("MMD scratch", mmd_backward_scratch_len(n, m))?;
     Ok((n, m))
 }
 
@@ -163,6 +162,7 @@ pub fn mmd_backward(
     accumulate: bool,
 ) -> Result<Vec<Dispatch>> {
     let (n, m) = mmd_shape(kern, est, x, y, d)?;
+    fits_u32("MMD backward scratch", mmd_backward_scratch_len(n, m))?;
     check_scratch(scratch, mmd_backward_scratch_len(n, m))?;
     expect("dmmd", dmmd, 1, DType::F32)?;
     expect("dx", dx, n * d, DType::F32)?;
