@@ -106,3 +106,20 @@ fn grids_fold_past_the_per_dimension_limit() {
         Err(Error::Limit(_))
     ));
 }
+
+#[test]
+fn a_freed_buffer_bound_by_a_pending_dispatch_is_not_recycled() {
+    // Regression: a Dispatch did not keep its buffers out of the pool, so an input dropped
+    // before `run` could be handed to (and cleared by) the next allocation of its size.
+    let gpu = gpu();
+    let n = 4099;
+    let out = gpu.zeros(n, DType::F32).unwrap();
+    let d = {
+        let x = gpu.upload(&vec![3.0f32; n]).unwrap();
+        elementwise::unary(gpu, Unary::Relu, &x, &out).unwrap()
+    }; // x dropped here: its allocation sits in the pool, still bound by `d`
+    let other = gpu.zeros(n, DType::F32).unwrap(); // same size: must not reuse x's buffer
+    gpu.run(&[&d]).unwrap();
+    assert!(gpu.download::<f32>(&out).unwrap().iter().all(|&v| v == 3.0));
+    drop((d, other));
+}

@@ -41,22 +41,34 @@ impl Element for half::f16 {
 }
 
 /// Freed buffers by byte size. Bounded so a pool never hoards more than `MAX_POOLED` bytes.
+///
+/// A freed buffer may still be bound by a `Dispatch` that has not run yet (or is recorded
+/// again every step); each allocation therefore carries a lease, shared by its views and by
+/// every dispatch that binds it, and the pool hands a buffer out again only once the pool
+/// holds the last lease.
 #[derive(Default)]
 pub(crate) struct BufferPool {
-    free: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
+    free: Mutex<HashMap<u64, Vec<(wgpu::Buffer, Lease)>>>,
     pooled_bytes: Mutex<u64>,
 }
+
+/// Shared by an allocation, its views and the dispatches that bind any of them.
+pub(crate) type Lease = Arc<()>;
 
 const MAX_POOLED: u64 = 512 << 20;
 
 impl BufferPool {
-    fn take(&self, bytes: u64) -> Option<wgpu::Buffer> {
-        let buf = self.free.lock().unwrap().get_mut(&bytes)?.pop()?;
+    fn take(&self, bytes: u64) -> Option<(wgpu::Buffer, Lease)> {
+        let mut free = self.free.lock().unwrap();
+        let list = free.get_mut(&bytes)?;
+        let i = list
+            .iter()
+            .position(|(_, lease)| Arc::strong_count(lease) == 1)?;
         *self.pooled_bytes.lock().unwrap() -= bytes;
-        Some(buf)
+        Some(list.swap_remove(i))
     }
 
-    fn give(&self, buf: wgpu::Buffer) {
+    fn give(&self, buf: wgpu::Buffer, lease: Lease) {
         let bytes = buf.size();
         let mut pooled = self.pooled_bytes.lock().unwrap();
         if *pooled + bytes <= MAX_POOLED {
@@ -66,7 +78,7 @@ impl BufferPool {
                 .unwrap()
                 .entry(bytes)
                 .or_default()
-                .push(buf);
+                .push((buf, lease));
         }
     }
 }
@@ -81,6 +93,7 @@ pub struct Buf {
     dtype: DType,
     /// Set on owners only: where the allocation goes back when dropped.
     pool: Option<Arc<BufferPool>>,
+    lease: Lease,
 }
 
 impl Buf {
@@ -104,6 +117,10 @@ impl Buf {
     pub fn bytes(&self) -> u64 {
         (self.len * self.dtype.size()) as u64
     }
+    /// Keeps the allocation out of the pool while the holder (a dispatch) may use it.
+    pub(crate) fn lease(&self) -> Lease {
+        self.lease.clone()
+    }
     /// The range a shader sees: the elements, padded to 16 bytes (vec4 loads) where the
     /// allocation allows, and never empty.
     pub fn binding(&self) -> wgpu::BindingResource<'_> {
@@ -120,7 +137,7 @@ impl Buf {
 impl Drop for Buf {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.take() {
-            pool.give(self.raw.clone());
+            pool.give(self.raw.clone(), self.lease.clone());
         }
     }
 }
@@ -155,18 +172,20 @@ impl Gpu {
     fn alloc(&self, len: usize, dtype: DType) -> Result<Buf> {
         self.check_alloc(len, dtype)?;
         let bytes = padded((len * dtype.size()) as u64);
-        let raw = match self.pool.take(bytes) {
-            Some(b) => b,
-            None => self.scoped("allocating a buffer", || {
-                self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: None,
-                    size: bytes,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_SRC
-                        | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
+        let (raw, lease) = match self.pool.take(bytes) {
+            Some(taken) => taken,
+            None => self
+                .scoped("allocating a buffer", || {
+                    self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: None,
+                        size: bytes,
+                        usage: wgpu::BufferUsages::STORAGE
+                            | wgpu::BufferUsages::COPY_SRC
+                            | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
                 })
-            })?,
+                .map(|raw| (raw, Lease::default()))?,
         };
         Ok(Buf {
             raw,
@@ -174,6 +193,7 @@ impl Gpu {
             len,
             dtype,
             pool: Some(self.pool.clone()),
+            lease,
         })
     }
 
@@ -201,6 +221,7 @@ impl Gpu {
             len,
             dtype: buf.dtype,
             pool: None,
+            lease: buf.lease.clone(),
         })
     }
 
@@ -219,6 +240,7 @@ impl Gpu {
             len,
             dtype,
             pool: None,
+            lease: buf.lease.clone(),
         })
     }
 

@@ -15,6 +15,8 @@ pub struct Dispatch {
     bind_group: wgpu::BindGroup,
     params: Option<wgpu::Buffer>,
     pub groups: [u32; 3],
+    /// Keeps every bound buffer out of the pool for as long as this dispatch exists.
+    _leases: Vec<crate::gpu::buffer::Lease>,
 }
 
 impl Dispatch {
@@ -131,11 +133,19 @@ impl Gpu {
                 entries: &entries,
             })
         })?;
+        // Only the buffers the entry point binds need to stay out of the pool.
+        let _leases = kernel
+            .used_bindings
+            .iter()
+            .filter(|&&b| b > 0)
+            .filter_map(|&b| bufs.get(b as usize - 1).map(|buf| buf.lease()))
+            .collect();
         Ok(Dispatch {
             kernel,
             bind_group,
             params: params_buf,
             groups,
+            _leases,
         })
     }
 
