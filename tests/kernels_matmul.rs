@@ -1,0 +1,218 @@
+//! Matmul family vs its f64 twin: every form x epilogue x accumulate x variant at awkward sizes,
+//! the VAE's shapes, a grid folded past 65,535 workgroups, f16 storage, bad input, and the
+//! Linear layer's gradients (NT forward, NN/TN backward) against central differences.
+mod common;
+use common::*;
+use rand::rngs::StdRng;
+use shadergrad::kernels::matmul::{self, cpu, Epilogue, Form, MatmulSpec, Variant};
+use shadergrad::{DType, Error, Gpu};
+
+const FORMS: [Form; 3] = [Form::NN, Form::NT, Form::TN];
+const EPILOGUES: [Epilogue; 3] = [Epilogue::None, Epilogue::Bias, Epilogue::BiasRelu];
+const VARIANTS: [Variant; 2] = [Variant::RegisterBlocked, Variant::Tiled];
+
+/// Absolute allowance for an output whose terms cancel: f32 rounding error of a K-term dot
+/// product scales with sum_k |a_ik b_kj|, not with the (possibly near-zero) result, so a pure
+/// relative test would fail on cancelling sums. 1e-6 * the largest such sum is ~10 f32 ulps
+/// of the largest partial sum.
+fn cancel_atol(spec: &MatmulSpec, a: &[f64], b: &[f64]) -> f64 {
+    let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    let mag = cpu::product(spec.form, spec.m, spec.n, spec.k, &abs(a), &abs(b));
+    1e-6 * mag.iter().fold(1.0f64, |m, &x| m.max(x))
+}
+
+/// Inputs for one spec: A, B, bias, old C (NaN when not accumulating: it must be ignored).
+struct Case {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    bias: Vec<f32>,
+    c_old: Vec<f32>,
+}
+
+fn case(rng: &mut StdRng, spec: &MatmulSpec) -> Case {
+    Case {
+        a: uniform(rng, spec.a_len(), -1.0, 1.0),
+        b: uniform(rng, spec.b_len(), -1.0, 1.0),
+        bias: uniform(rng, spec.n, -1.0, 1.0),
+        c_old: if spec.accumulate {
+            uniform(rng, spec.c_len(), -1.0, 1.0)
+        } else {
+            vec![f32::NAN; spec.c_len()]
+        },
+    }
+}
+
+fn expected(spec: &MatmulSpec, x: &Case) -> (Vec<f64>, f64) {
+    let (a, b) = (to_f64(&x.a), to_f64(&x.b));
+    let bias = to_f64(&x.bias);
+    let bias = (spec.epilogue != Epilogue::None).then_some(bias.as_slice());
+    let want = cpu::matmul(spec, &a, &b, bias, &to_f64(&x.c_old));
+    (want, cancel_atol(spec, &a, &b))
+}
+
+/// Run `spec` (f32) on the GPU and compare with the twin at 1e-4 relative.
+fn check_f32(gpu: &Gpu, rng: &mut StdRng, spec: &MatmulSpec) {
+    let x = case(rng, spec);
+    let (a, b, c) = (
+        gpu.upload(&x.a).unwrap(),
+        gpu.upload(&x.b).unwrap(),
+        gpu.upload(&x.c_old).unwrap(),
+    );
+    let bias = gpu.upload(&x.bias).unwrap();
+    let bias = (spec.epilogue != Epilogue::None).then_some(&bias);
+    let d = matmul::matmul(gpu, spec, &a, &b, bias, &c).unwrap();
+    gpu.run(&[&d]).unwrap();
+    let got: Vec<f32> = gpu.download(&c).unwrap();
+    let (want, atol) = expected(spec, &x);
+    assert_close(&format!("{spec:?}"), &got, &want, 1e-4, atol);
+}
+
+#[test]
+fn every_form_epilogue_and_accumulate_at_awkward_sizes() {
+    let gpu = gpu();
+    let mut rng = rng();
+    // 1x1x1; N not a multiple of 4; K not a multiple of 4; an exact shape (multiples of 4)
+    // whose M and N still do not fill the tiles.
+    let sizes = [(1, 1, 1), (7, 13, 5), (33, 65, 17), (36, 44, 20)];
+    for variant in VARIANTS {
+        for form in FORMS {
+            for epilogue in EPILOGUES {
+                for accumulate in [false, true] {
+                    for (m, n, k) in sizes {
+                        let spec = MatmulSpec::new(m, n, k, form)
+                            .epilogue(epilogue)
+                            .accumulate(accumulate)
+                            .variant(variant);
+                        check_f32(gpu, &mut rng, &spec);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn vae_shapes_forward_and_backward() {
+    let gpu = gpu();
+    let mut rng = rng();
+    for variant in VARIANTS {
+        // Linear 784 -> 400 at batch 128: X W^T + b then ReLU; dX = dY W (accumulating, as
+        // when a tensor feeds several consumers); dW = dY^T X.
+        let specs = [
+            MatmulSpec::new(128, 400, 784, Form::NT).epilogue(Epilogue::BiasRelu),
+            MatmulSpec::new(128, 784, 400, Form::NN).accumulate(true),
+            MatmulSpec::new(400, 784, 128, Form::TN),
+            // 400 -> 20 and its input gradient: narrow outputs, K = 20.
+            MatmulSpec::new(128, 20, 400, Form::NT).epilogue(Epilogue::Bias),
+            MatmulSpec::new(128, 400, 20, Form::NN),
+        ];
+        for spec in specs {
+            check_f32(gpu, &mut rng, &spec.variant(variant));
+        }
+    }
+}
+
+#[test]
+fn default_variant_is_chosen_by_adapter() {
+    let gpu = gpu();
+    let spec = MatmulSpec::new(8, 8, 8, Form::NN);
+    let plan = matmul::Plan::new(gpu, &spec);
+    let want = if gpu.is_cpu() {
+        Variant::RegisterBlocked
+    } else {
+        Variant::Tiled
+    };
+    assert_eq!(plan.variant, want);
+    check_f32(gpu, &mut rng(), &spec);
+}
+
+#[test]
+fn grid_folds_past_65535_workgroups() {
+    let gpu = gpu();
+    let mut rng = rng();
+    // Register-blocked workgroups cover 32 rows (one column block when N is small), so
+    // 2.1M rows need 65,625 workgroups: the grid is folded into y. Kept to a few million
+    // elements: N = 2, K = 1.
+    let spec = MatmulSpec::new(2_100_000, 2, 1, Form::NN)
+        .epilogue(Epilogue::Bias)
+        .variant(Variant::RegisterBlocked);
+    let plan = matmul::Plan::new(gpu, &spec);
+    assert!(plan.row_blocks * plan.col_blocks > 65_535, "{plan:?}");
+    check_f32(gpu, &mut rng, &spec);
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let gpu = gpu();
+    let f = |n: usize| gpu.zeros(n, DType::F32).unwrap();
+    let (a, b, c, bias) = (f(6), f(12), f(8), f(4));
+    let spec = MatmulSpec::new(2, 4, 3, Form::NN); // A [2,3], B [3,4], C [2,4]
+    assert!(matmul::matmul(gpu, &spec, &a, &b, None, &c).is_ok());
+    let shape = |r: shadergrad::Result<shadergrad::Dispatch>| {
+        assert!(matches!(r, Err(Error::Shape(_))), "expected a shape error");
+    };
+    // Lengths that do not match the spec.
+    shape(matmul::matmul(gpu, &spec, &f(7), &b, None, &c));
+    shape(matmul::matmul(gpu, &spec, &a, &f(11), None, &c));
+    shape(matmul::matmul(gpu, &spec, &a, &b, None, &f(9)));
+    // NT with B given as [K,N] of the wrong total size.
+    let nt = MatmulSpec::new(2, 5, 3, Form::NT);
+    shape(matmul::matmul(gpu, &nt, &a, &b, None, &f(10)));
+    // Bias: missing, unexpected, wrong length, wrong type.
+    let with_bias = spec.epilogue(Epilogue::BiasRelu);
+    shape(matmul::matmul(gpu, &with_bias, &a, &b, None, &c));
+    shape(matmul::matmul(gpu, &spec, &a, &b, Some(&bias), &c));
+    shape(matmul::matmul(gpu, &with_bias, &a, &b, Some(&f(3)), &c));
+    let bias16 = gpu.zeros(4, DType::F16).unwrap();
+    shape(matmul::matmul(gpu, &with_bias, &a, &b, Some(&bias16), &c));
+    // f32 buffers into the f16 kernel.
+    shape(matmul::matmul_f16(gpu, &spec, &a, &b, None, &c));
+    // Empty dimensions.
+    let empty = MatmulSpec::new(0, 4, 3, Form::NN);
+    shape(matmul::matmul(gpu, &empty, &f(0), &b, None, &f(0)));
+}
+
+/// Linear y = x W^T + b is the NT form; its vector-Jacobian products are the NN and TN forms
+/// (dx = dy W, dW = dy^T x) and the column sums of dy (db). All three must match central
+/// differences of the f64 forward, and the GPU must compute the same NN/TN products.
+#[test]
+fn linear_backward_is_nn_and_tn_and_passes_gradcheck() {
+    let mut rng = rng();
+    let (batch, inp, out) = (3, 5, 4);
+    let x = to_f64(&uniform(&mut rng, batch * inp, -1.0, 1.0));
+    let w = to_f64(&uniform(&mut rng, out * inp, -1.0, 1.0));
+    let b = to_f64(&uniform(&mut rng, out, -1.0, 1.0));
+    let dy = to_f64(&uniform(&mut rng, batch * out, -1.0, 1.0));
+    let fwd = MatmulSpec::new(batch, out, inp, Form::NT).epilogue(Epilogue::Bias);
+    let linear = |x: &[f64], w: &[f64], b: &[f64]| cpu::matmul(&fwd, x, w, Some(b), &[]);
+
+    // dL/dx = dy W: NN with A = dy [batch, out], B = W [out, in].
+    let dx_spec = MatmulSpec::new(batch, inp, out, Form::NN);
+    let dx = cpu::matmul(&dx_spec, &dy, &w, None, &[]);
+    gradcheck("Linear dx", |x| linear(x, &w, &b), &x, &dy, &dx, 1e-5, 1e-7);
+    // dL/dW = dy^T x: TN with A = dy [K = batch, M = out], B = x [batch, in].
+    let dw_spec = MatmulSpec::new(out, inp, batch, Form::TN);
+    let dw = cpu::matmul(&dw_spec, &dy, &x, None, &[]);
+    gradcheck("Linear dW", |w| linear(&x, w, &b), &w, &dy, &dw, 1e-5, 1e-7);
+    // dL/db = sum over the batch of dy.
+    let db: Vec<f64> = (0..out)
+        .map(|j| (0..batch).map(|i| dy[i * out + j]).sum())
+        .collect();
+    gradcheck("Linear db", |b| linear(&x, &w, b), &b, &dy, &db, 1e-5, 1e-7);
+
+    // The GPU's NN and TN kernels give the same gradients.
+    let gpu = gpu();
+    let up = |v: &[f64]| {
+        gpu.upload(&v.iter().map(|&z| z as f32).collect::<Vec<_>>())
+            .unwrap()
+    };
+    for variant in VARIANTS {
+        for (spec, a, bm, want) in [(dx_spec, &dy, &w, &dx), (dw_spec, &dy, &x, &dw)] {
+            let c = gpu.zeros(spec.c_len(), DType::F32).unwrap();
+            let d = matmul::matmul(gpu, &spec.variant(variant), &up(a), &up(bm), None, &c);
+            gpu.run(&[&d.unwrap()]).unwrap();
+            let got: Vec<f32> = gpu.download(&c).unwrap();
+            assert_close(&format!("GPU {variant:?} {spec:?}"), &got, want, 1e-4, 1e-6);
+        }
+    }
+}
