@@ -13,12 +13,28 @@ use std::time::Instant;
 use shadergrad::kernels::matmul::{self, Epilogue, Form, MatmulSpec, Plan, Variant};
 use shadergrad::{Buf, DType, Dispatch, Gpu, Result};
 
-fn time_batch(gpu: &Gpu, d: &Dispatch, reps: usize) -> Result<f64> {
+/// This process's user + system CPU seconds (Linux; None elsewhere). On a CPU adapter the
+/// driver's worker threads are this process, so CPU time / cores is what a batch would take on
+/// an otherwise idle machine: a steadier figure than wall time when other jobs share the cores.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// Seconds per dispatch for a batch of `reps` in one submit: (wall, CPU time / cores).
+fn time_batch(gpu: &Gpu, d: &Dispatch, reps: usize) -> Result<(f64, Option<f64>)> {
     let batch: Vec<&Dispatch> = std::iter::repeat_n(d, reps).collect();
-    let t = Instant::now();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let (t, c0) = (Instant::now(), cpu_seconds());
     gpu.run(&batch)?;
     gpu.sync()?;
-    Ok(t.elapsed().as_secs_f64() / reps as f64)
+    let wall = t.elapsed().as_secs_f64() / reps as f64;
+    let cpu = c0
+        .zip(cpu_seconds())
+        .map(|(a, b)| (b - a) / cores / reps as f64);
+    Ok((wall, cpu))
 }
 
 fn bench(gpu: &Gpu, name: &str, spec: &MatmulSpec, f16: bool) -> Result<()> {
@@ -54,19 +70,31 @@ fn bench(gpu: &Gpu, name: &str, spec: &MatmulSpec, f16: bool) -> Result<()> {
     };
     let d = build(gpu, spec, &a, &b, bias.as_ref(), &c)?;
     let t0 = Instant::now();
-    let once = time_batch(gpu, &d, 1)?; // includes the pipeline's JIT compile
+    let once = time_batch(gpu, &d, 1)?.0; // includes the pipeline's JIT compile
     let first_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let est = time_batch(gpu, &d, 1)?.min(once);
+    let est = time_batch(gpu, &d, 1)?.0.min(once);
     let reps = ((0.06 / est) as usize).clamp(1, 200);
-    let mut runs: Vec<f64> = (0..7)
+    let runs: Vec<(f64, Option<f64>)> = (0..7)
         .map(|_| time_batch(gpu, &d, reps))
         .collect::<Result<_>>()?;
-    runs.sort_by(|x, y| x.total_cmp(y));
-    let med = runs[runs.len() / 2];
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|x, y| x.total_cmp(y));
+        v[v.len() / 2]
+    };
+    let walls: Vec<f64> = runs.iter().map(|r| r.0).collect();
+    let best = walls.iter().cloned().fold(f64::INFINITY, f64::min);
+    let med = median(walls);
+    // CPU time has 10 ms ticks: only meaningful for batches of ~60 ms, and on CPU adapters.
+    let cpu_note = match runs.iter().map(|r| r.1).collect::<Option<Vec<f64>>>() {
+        Some(c) if gpu.is_cpu() && est * reps as f64 > 0.03 => {
+            format!(", by CPU time {:.2}", spec.flops() / median(c) / 1e9)
+        }
+        _ => String::new(),
+    };
     let plan = Plan::new(gpu, spec);
     println!(
         "{name:<22} {:>4}x{:<4}x{:<4} {:?} {:<15} wg {:>3} {} {:>9.3} ms {:>7.2} GFLOP/s  \
-         (best {:.2}, first dispatch {:.0} ms)",
+         (best {:.2}{cpu_note}; first dispatch {:.0} ms)",
         spec.m,
         spec.n,
         spec.k,
@@ -76,7 +104,7 @@ fn bench(gpu: &Gpu, name: &str, spec: &MatmulSpec, f16: bool) -> Result<()> {
         if f16 { "f16" } else { "f32" },
         med * 1e3,
         spec.flops() / med / 1e9,
-        spec.flops() / runs[0] / 1e9,
+        spec.flops() / best / 1e9,
         first_ms,
     );
     Ok(())

@@ -139,6 +139,76 @@ fn grid_folds_past_65535_workgroups() {
     let plan = matmul::Plan::new(gpu, &spec);
     assert!(plan.row_blocks * plan.col_blocks > 65_535, "{plan:?}");
     check_f32(gpu, &mut rng, &spec);
+
+    // The tiled kernel folds its grid the same way; with 64-row tiles it needs 4.2M rows,
+    // which takes ~10 s on lavapipe (65k workgroups of 256 invocations), so only on GPUs.
+    if !gpu.is_cpu() {
+        let spec = MatmulSpec::new(64 * 65_536 + 5, 1, 1, Form::NN).variant(Variant::Tiled);
+        check_f32(gpu, &mut rng, &spec);
+    }
+}
+
+/// f16 storage, f32 sums: inputs are rounded to f16 first, so the twin sees exactly what the
+/// GPU reads; what remains is the single f16 rounding of each output (2^-11 relative) and f32
+/// summation, well inside 1e-2.
+fn check_f16(gpu: &Gpu, rng: &mut StdRng, spec: &MatmulSpec) {
+    let round = |v: Vec<f32>| -> Vec<f32> {
+        v.into_iter()
+            .map(|x| half::f16::from_f32(x).to_f32())
+            .collect()
+    };
+    let x = case(rng, spec);
+    let x = Case {
+        a: round(x.a),
+        b: round(x.b),
+        bias: round(x.bias),
+        c_old: round(x.c_old),
+    };
+    let up = |v: &[f32]| {
+        let h: Vec<half::f16> = v.iter().map(|&z| half::f16::from_f32(z)).collect();
+        gpu.upload(&h).unwrap()
+    };
+    let (a, b, c, bias) = (up(&x.a), up(&x.b), up(&x.c_old), up(&x.bias));
+    let bias = (spec.epilogue != Epilogue::None).then_some(&bias);
+    let d = matmul::matmul_f16(gpu, spec, &a, &b, bias, &c).unwrap();
+    gpu.run(&[&d]).unwrap();
+    let got: Vec<half::f16> = gpu.download(&c).unwrap();
+    let got: Vec<f32> = got.iter().map(|h| h.to_f32()).collect();
+    let (want, atol) = expected(spec, &x);
+    assert_close(&format!("f16 {spec:?}"), &got, &want, 1e-2, atol);
+}
+
+#[test]
+fn f16_storage_matches_twin() {
+    let gpu = gpu();
+    if !gpu.has_f16() {
+        eprintln!("skipped: '{}' has no SHADER_F16", gpu.info.name);
+        return;
+    }
+    let mut rng = rng();
+    // matmul_f16.wgsl is matmul.wgsl with f16 buffers: what differs is the conversions at
+    // loads, stores and bias, so each path (exact vec4 / general scalar) and each kernel is
+    // covered once rather than every form twice (each lavapipe pipeline costs 1-3 s of JIT).
+    let cases = [
+        // register-blocked, exact path (NN, NT) and general path (TN, N and K odd)
+        (Variant::RegisterBlocked, Form::NN, (36, 44, 20)),
+        (Variant::RegisterBlocked, Form::NT, (128, 400, 784)),
+        (Variant::RegisterBlocked, Form::TN, (1, 1, 1)),
+        (Variant::RegisterBlocked, Form::TN, (7, 13, 5)),
+        (Variant::RegisterBlocked, Form::TN, (33, 65, 17)),
+        // tiled, every form
+        (Variant::Tiled, Form::NN, (33, 65, 17)),
+        (Variant::Tiled, Form::NT, (128, 400, 784)),
+        (Variant::Tiled, Form::TN, (7, 13, 5)),
+    ];
+    for (i, (variant, form, (m, n, k))) in cases.into_iter().enumerate() {
+        // Epilogue and accumulate rotate through their values.
+        let spec = MatmulSpec::new(m, n, k, form)
+            .epilogue(EPILOGUES[i % 3])
+            .accumulate(i % 2 == 1)
+            .variant(variant);
+        check_f16(gpu, &mut rng, &spec);
+    }
 }
 
 #[test]
