@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release --example matmul_bench [-- all] [-- f16]
 //!
-//! `all` also times the variant the adapter would not choose by default; `f16` adds f16.
+//! `all` also times each variant forced (not only the plan's choice); `f16` adds f16.
 //! Each row: warm-up (the first dispatch includes the JIT compile), then the median of 7 runs
 //! of a batch of dispatches recorded into one submit (batch sized to ~60 ms). The machine may
 //! be shared, so medians; rerun when in doubt.
@@ -93,7 +93,7 @@ fn bench(gpu: &Gpu, name: &str, spec: &MatmulSpec, f16: bool) -> Result<()> {
     };
     let plan = Plan::new(gpu, spec);
     println!(
-        "{name:<22} {:>4}x{:<4}x{:<4} {:?} {:<15} wg {:>3} {} {:>9.3} ms {:>7.2} GFLOP/s  \
+        "{name:<16} {:>4}x{:<4}x{:<4} {:?} {:<25} wg {:>3} {} {:>8.3} ms {:>7.2} GFLOP/s  \
          (best {:.2}{cpu_note}; first dispatch {:.0} ms)",
         spec.m,
         spec.n,
@@ -146,19 +146,28 @@ fn main() -> Result<()> {
         // Unaligned K: the general (masked, scalar-load) path.
         ("odd K", MatmulSpec::new(512, 512, 511, Form::NN)),
     ];
-    let default = Plan::new(&gpu, &MatmulSpec::new(1, 1, 1, Form::NN)).variant;
-    let variants: Vec<Variant> = if all {
-        vec![Variant::RegisterBlocked, Variant::Tiled]
+    // None = the plan's own choice for each shape; `all` forces each variant in turn.
+    let variants: Vec<Option<Variant>> = if all {
+        vec![
+            None,
+            Some(Variant::RegisterBlocked),
+            Some(Variant::RegisterBlockedTransposed),
+            Some(Variant::Tiled),
+        ]
     } else {
-        vec![default]
+        vec![None]
     };
     for v in variants {
+        let with = |spec: &MatmulSpec| match v {
+            Some(v) => spec.variant(v),
+            None => *spec,
+        };
         for (name, spec) in &shapes {
-            bench(&gpu, name, &spec.variant(v), false)?;
+            bench(&gpu, name, &with(spec), false)?;
         }
         if f16 && gpu.has_f16() {
             for (name, spec) in shapes.iter().take(4) {
-                bench(&gpu, name, &spec.variant(v), true)?;
+                bench(&gpu, name, &with(spec), true)?;
             }
         }
     }

@@ -5,11 +5,16 @@
 //                     TN: A [K,M], B [K,N]      (dW = dY^T X)
 //                     C [M,N], bias [N].
 // Bindings: 0 params, 1 A, 2 B, 3 bias (any buffer when unused), 4 C.
+// The kernels see a product D[M,N] = op(A) op(B) with A stored [M,K] or (A_KM) [K,M] and B
+// stored [K,N] or (B_NK) [N,K]; D is C, or (TRANS) C^T so that lanes run along C's rows:
+// C^T = op(B)^T op(A)^T, i.e. the twin swaps A and B, flips A_KM/B_NK and the stores write
+// C[n][m] (params m, n are D's sizes). That suits narrow outputs such as C [128, 20].
 // Every buffer is viewed as vec4s (one declaration per binding): the exact path loads whole
 // vec4s, the general path loads single components `buf[e >> 2][e & 3]`.
 //
-// Overrides: FORM (0 NN, 1 NT, 2 TN); EXACT = the vec4-loaded dimensions and K are multiples
-// of 4 (the twin decides), so no load straddles a row and no k needs masking; WG = lanes.
+// Overrides: A_KM, B_NK, TRANS as above; EXACT = the vec4-loaded dimensions and K are
+// multiples of 4 (the twin decides), so no load straddles a row and no k needs masking;
+// WG = lanes per workgroup.
 //
 // Two kernels:
 // - matmul_rb (CPU adapters such as lavapipe): no workgroup memory, no barriers. On lavapipe an
@@ -27,20 +32,18 @@
 // Then (bm * am) column i = sum_j bm[j] * am[i][j] = C row r+i, cols c..c+3.
 
 override WG: u32 = 16u;
-override FORM: u32 = 0u;
+override A_KM: bool = false;
+override B_NK: bool = false;
+override TRANS: bool = false;
 override EXACT: bool = false;
-
-const NN: u32 = 0u;
-const NT: u32 = 1u;
-const TN: u32 = 2u;
 
 const EPI_NONE: u32 = 0u;
 const EPI_BIAS: u32 = 1u;
 const EPI_BIAS_RELU: u32 = 2u;
 
 struct Params {
-    m: u32,
-    n: u32,
+    m: u32, // rows of D (= C, or C^T when TRANS)
+    n: u32, // columns of D
     k: u32,
     beta: f32,       // 1 = accumulate into C, 0 = overwrite (old C ignored, even NaN)
     epi: u32,        // EPI_*
@@ -85,7 +88,7 @@ fn b4(e: u32) -> vec4<f32> {
 // are zeroed here and in load_b, so garbage past the end never reaches a sum (0*NaN avoided).
 fn load_a(r: u32, k: u32) -> mat4x4<f32> {
     var am: mat4x4<f32>;
-    if FORM == TN {
+    if A_KM {
         // A is [K, M]: a vec4 holds rows r..r+3 at one k.
         let kk = min(vec4(k, k + 1u, k + 2u, k + 3u), vec4(p.k - 1u));
         am = transpose(mat4x4(a4(kk.x * p.m + r), a4(kk.y * p.m + r), a4(kk.z * p.m + r),
@@ -106,7 +109,7 @@ fn load_a(r: u32, k: u32) -> mat4x4<f32> {
 // B block for k..k+3, cols n..n+3 (column j = k+j).
 fn load_b(k: u32, n: u32) -> mat4x4<f32> {
     var bm: mat4x4<f32>;
-    if FORM == NT {
+    if B_NK {
         // B is [N, K]: a vec4 holds one output column at k..k+3.
         let nn = min(vec4(n, n + 1u, n + 2u, n + 3u), vec4(p.n - 1u)) * p.k + k;
         bm = transpose(mat4x4(b4(nn.x), b4(nn.y), b4(nn.z), b4(nn.w)));
@@ -128,10 +131,11 @@ fn load_b(k: u32, n: u32) -> mat4x4<f32> {
 // The epilogue is selects, not branches: on lavapipe each `if` is masked SIMD code that the JIT
 // compiles once per inlined store.
 
-// bias[n..n+3] (zero without an epilogue), loaded once per column block.
+// bias[n..n+3] (zero without an epilogue, or when TRANS: then the bias runs along D's rows and
+// store4 adds it), loaded once per column block.
 fn bias4_at(n: u32) -> vec4<f32> {
     var v = vec4(0.0);
-    if p.epi != EPI_NONE {
+    if p.epi != EPI_NONE && !TRANS {
         if EXACT {
             v = bias[min(n, p.n - 4u) >> 2u];
         } else {
@@ -143,10 +147,9 @@ fn bias4_at(n: u32) -> vec4<f32> {
     return v;
 }
 
-// out = (C_old if accumulating) + acc + bias (then ReLU). select() keeps a garbage/NaN old C
-// out of a plain write.
+// out = old + acc + bias (then ReLU), old = beta * C_old or 0.
 fn finish(old: vec4<f32>, acc: vec4<f32>, bias4: vec4<f32>) -> vec4<f32> {
-    let v = select(vec4(0.0), p.beta * old, p.beta != 0.0) + acc + bias4;
+    let v = old + acc + bias4;
     return select(v, max(v, vec4(0.0)), p.epi == EPI_BIAS_RELU);
 }
 
@@ -155,18 +158,47 @@ fn c_at(e: u32) -> f32 {
     return c[i >> 2u][i & 3u];
 }
 
-// Store row r, cols n..n+3 (`v` before the epilogue), skipping what lies outside C.
+// beta * C at e, e + s, e + 2s, e + 3s when accumulating, else 0: a plain write never reads C
+// (so a garbage/NaN C is ignored, and the reads are skipped).
+fn old4(e: u32, s: u32) -> vec4<f32> {
+    var v = vec4(0.0);
+    if p.beta != 0.0 {
+        v = p.beta * vec4(c_at(e), c_at(e + s), c_at(e + 2u * s), c_at(e + 3u * s));
+    }
+    return v;
+}
+
+// Store D's row r, cols n..n+3 (`v` before the epilogue), skipping what lies outside C.
 fn store4(r: u32, n: u32, v: vec4<f32>, bias4: vec4<f32>) {
     if r >= p.m || n >= p.n {
+        return;
+    }
+    if TRANS {
+        // D[r][n + j] is C[n + j][r] (C is [p.n, p.m]); the bias is per column of C.
+        var bias_r = 0.0;
+        if p.epi != EPI_NONE {
+            bias_r = bias[r >> 2u][r & 3u];
+        }
+        let e = n * p.m + r;
+        let out = finish(old4(e, p.m), v, vec4(bias_r));
+        for (var j = 0u; j < 4u; j++) {
+            if n + j < p.n {
+                c[(e + j * p.m) >> 2u][(e + j * p.m) & 3u] = out[j];
+            }
+        }
         return;
     }
     let e = r * p.n + n;
     if EXACT {
         // N % 4 == 0: the four columns are one aligned vec4 of C.
-        c[e >> 2u] = finish(c[e >> 2u], v, bias4);
+        var old = vec4(0.0);
+        if p.beta != 0.0 {
+            old = p.beta * c[e >> 2u];
+        }
+        c[e >> 2u] = finish(old, v, bias4);
         return;
     }
-    let out = finish(vec4(c_at(e), c_at(e + 1u), c_at(e + 2u), c_at(e + 3u)), v, bias4);
+    let out = finish(old4(e, 1u), v, bias4);
     for (var j = 0u; j < 4u; j++) {
         if n + j < p.n {
             c[(e + j) >> 2u][(e + j) & 3u] = out[j];
@@ -274,7 +306,7 @@ fn a_elem(row: u32, k: u32) -> f32 {
     if row >= p.m || k >= p.k {
         return 0.0;
     }
-    if FORM == TN {
+    if A_KM {
         return a_at(k * p.m + row);
     }
     return a_at(row * p.k + k);
@@ -283,7 +315,7 @@ fn b_elem(k: u32, col: u32) -> f32 {
     if k >= p.k || col >= p.n {
         return 0.0;
     }
-    if FORM == NT {
+    if B_NK {
         return b_at(col * p.k + k);
     }
     return b_at(k * p.n + col);
@@ -299,7 +331,7 @@ fn store1(r: u32, n: u32, v: f32) {
     if p.epi != EPI_NONE {
         bn = bias[n >> 2u][n & 3u];
     }
-    c[e >> 2u][e & 3u] = finish(vec4(c[e >> 2u][e & 3u]), vec4(v), vec4(bn)).x;
+    c[e >> 2u][e & 3u] = finish(old4(e, 0u), vec4(v), vec4(bn)).x;
 }
 
 // Workgroup `id` covers the 64x64 tile (rows 64 rb, cols 64 cb); thread (tx, ty) owns rows
@@ -320,12 +352,12 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
         // contiguous dimension so global reads coalesce.
         for (var q = 0u; q < 4u; q++) {
             let e = q * 256u + t;
-            if FORM == TN {
+            if A_KM {
                 sa[e] = a_elem(r0 + e % 64u, k0 + e / 64u);
             } else {
                 sa[(e % 16u) * 64u + e / 16u] = a_elem(r0 + e / 16u, k0 + e % 16u);
             }
-            if FORM == NT {
+            if B_NK {
                 sb[(e % 16u) * 64u + e / 16u] = b_elem(k0 + e % 16u, n0 + e / 16u);
             } else {
                 sb[e] = b_elem(k0 + e / 64u, n0 + e % 64u);

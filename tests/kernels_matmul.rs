@@ -9,7 +9,11 @@ use shadergrad::{DType, Error, Gpu};
 
 const FORMS: [Form; 3] = [Form::NN, Form::NT, Form::TN];
 const EPILOGUES: [Epilogue; 3] = [Epilogue::None, Epilogue::Bias, Epilogue::BiasRelu];
-const VARIANTS: [Variant; 2] = [Variant::RegisterBlocked, Variant::Tiled];
+const VARIANTS: [Variant; 3] = [
+    Variant::RegisterBlocked,
+    Variant::RegisterBlockedTransposed,
+    Variant::Tiled,
+];
 
 /// Absolute allowance for an output whose terms cancel: f32 rounding error of a K-term dot
 /// product scales with sum_k |a_ik b_kj|, not with the (possibly near-zero) result, so a pure
@@ -105,6 +109,7 @@ fn vae_shapes_forward_and_backward() {
             // 400 -> 20 and its input gradient: narrow outputs, K = 20.
             MatmulSpec::new(128, 20, 400, Form::NT).epilogue(Epilogue::Bias),
             MatmulSpec::new(128, 400, 20, Form::NN),
+            MatmulSpec::new(400, 20, 128, Form::TN),
         ];
         for spec in specs {
             check_f32(gpu, &mut rng, &spec.variant(variant));
@@ -113,17 +118,20 @@ fn vae_shapes_forward_and_backward() {
 }
 
 #[test]
-fn default_variant_is_chosen_by_adapter() {
+fn default_variant_is_chosen_by_adapter_and_shape() {
     let gpu = gpu();
-    let spec = MatmulSpec::new(8, 8, 8, Form::NN);
-    let plan = matmul::Plan::new(gpu, &spec);
-    let want = if gpu.is_cpu() {
-        Variant::RegisterBlocked
+    let variant = |m, n, k| matmul::Plan::new(gpu, &MatmulSpec::new(m, n, k, Form::NN)).variant;
+    if gpu.is_cpu() {
+        // Lanes along N unless lanes along M idle clearly fewer of them.
+        assert_eq!(variant(1024, 1024, 1024), Variant::RegisterBlocked);
+        assert_eq!(variant(400, 784, 128), Variant::RegisterBlocked);
+        assert_eq!(variant(20, 400, 128), Variant::RegisterBlocked);
+        assert_eq!(variant(128, 20, 400), Variant::RegisterBlockedTransposed);
+        assert_eq!(variant(128, 400, 784), Variant::RegisterBlockedTransposed);
     } else {
-        Variant::Tiled
-    };
-    assert_eq!(plan.variant, want);
-    check_f32(gpu, &mut rng(), &spec);
+        assert_eq!(variant(1024, 1024, 1024), Variant::Tiled);
+    }
+    check_f32(gpu, &mut rng(), &MatmulSpec::new(128, 20, 8, Form::NN));
 }
 
 #[test]
@@ -132,7 +140,7 @@ fn grid_folds_past_65535_workgroups() {
     let mut rng = rng();
     // Register-blocked workgroups cover 32 rows (one column block when N is small), so
     // 2.1M rows need 65,625 workgroups: the grid is folded into y. Kept to a few million
-    // elements: N = 2, K = 1.
+    // elements: N = 2, K = 1. (The transposed orientation shares the kernel and its folding.)
     let spec = MatmulSpec::new(2_100_000, 2, 1, Form::NN)
         .epilogue(Epilogue::Bias)
         .variant(Variant::RegisterBlocked);
@@ -190,12 +198,13 @@ fn f16_storage_matches_twin() {
     // loads, stores and bias, so each path (exact vec4 / general scalar) and each kernel is
     // covered once rather than every form twice (each lavapipe pipeline costs 1-3 s of JIT).
     let cases = [
-        // register-blocked, exact path (NN, NT) and general path (TN, N and K odd)
-        (Variant::RegisterBlocked, Form::NN, (36, 44, 20)),
+        // register-blocked: exact path (vec4 loads/stores) and general path (scalar, masked)
         (Variant::RegisterBlocked, Form::NT, (128, 400, 784)),
         (Variant::RegisterBlocked, Form::TN, (1, 1, 1)),
         (Variant::RegisterBlocked, Form::TN, (7, 13, 5)),
         (Variant::RegisterBlocked, Form::TN, (33, 65, 17)),
+        // transposed orientation (its own stores)
+        (Variant::RegisterBlockedTransposed, Form::NT, (128, 20, 400)),
         // tiled, every form
         (Variant::Tiled, Form::NN, (33, 65, 17)),
         (Variant::Tiled, Form::NT, (128, 400, 784)),

@@ -6,15 +6,18 @@
 //! A Linear layer's backward needs no transposes: dX = dY W is NN, dW = dY^T X is TN.
 //!
 //! Two kernels per file: `matmul_rb` (register-blocked, no workgroup memory: CPU adapters such
-//! as lavapipe) and `matmul_tiled` (workgroup-memory tiles: GPUs). `MatmulSpec::variant`
-//! overrides the adapter-based choice.
+//! as lavapipe; run on C or, for narrow outputs, on C^T) and `matmul_tiled` (workgroup-memory
+//! tiles: GPUs). `plan` picks one per adapter and shape; `MatmulSpec::variant` overrides it.
 
 pub mod cpu;
+mod plan;
+
+pub use plan::{Plan, RB_COLS, RB_ROWS, TILE};
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::kernels::Family;
-use crate::{shape_err, Buf, DType, Dispatch, Error, Gpu, KernelKey, Result};
+use crate::{shape_err, Buf, DType, Dispatch, Error, Gpu, Result};
 
 /// Which operand is transposed (see the module docs for the shapes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,11 +37,15 @@ pub enum Epilogue {
     BiasRelu,
 }
 
-/// Kernel strategy. `None` in a spec means: RegisterBlocked on CPU adapters, Tiled elsewhere.
+/// Kernel strategy. `None` in a spec means: on CPU adapters the register-blocked orientation
+/// that wastes fewer SIMD lanes on the shape's edges, elsewhere Tiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Variant {
-    /// Each invocation a 32x16 register tile, no workgroup memory or barriers.
+    /// Each invocation a 32x16 register tile of C (lanes along N), no workgroup memory.
     RegisterBlocked,
+    /// The same kernel computing C^T = op(B)^T op(A)^T, so lanes run along M: for narrow
+    /// outputs (C [128, 20]) where lanes along N would mostly idle.
+    RegisterBlockedTransposed,
     /// 64x64 workgroup tiles staged through workgroup memory, 4x4 per thread.
     Tiled,
 }
@@ -95,15 +102,10 @@ impl MatmulSpec {
     pub fn flops(&self) -> f64 {
         2.0 * self.m as f64 * self.n as f64 * self.k as f64
     }
-    /// True when every vec4 the register-blocked kernel loads or stores is aligned and K needs
-    /// no tail masking: the dimensions that are contiguous in memory and K are multiples of 4.
-    pub fn exact(&self) -> bool {
-        let m_ok = self.form != Form::TN || self.m % 4 == 0; // TN reads A along M
-        m_ok && self.n % 4 == 0 && self.k % 4 == 0
-    }
 }
 
-/// Binding 0 of both files (mirrors the WGSL `Params`).
+/// Binding 0 of both files (mirrors the WGSL `Params`). m, n are the sizes of the matrix the
+/// kernel computes (C, or C^T for the transposed plan).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct Params {
@@ -117,54 +119,6 @@ pub struct Params {
     pub col_blocks: u32,
     pub row_blocks: u32,
     pub pad: u32,
-}
-
-/// Rows of C per register-blocked workgroup, and columns per invocation.
-pub const RB_ROWS: usize = 32;
-pub const RB_COLS: usize = 16;
-/// Edge of the tiled kernel's square output tile.
-pub const TILE: usize = 64;
-
-/// How a spec will run on an adapter: the variant, lanes per workgroup, workgroup blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
-    pub variant: Variant,
-    /// Lanes per workgroup (register-blocked; the tiled kernel is fixed at 16x16).
-    pub wg: usize,
-    pub row_blocks: usize,
-    pub col_blocks: usize,
-    pub exact: bool,
-}
-
-impl Plan {
-    pub fn new(gpu: &Gpu, spec: &MatmulSpec) -> Plan {
-        let variant = spec.variant.unwrap_or(if gpu.is_cpu() {
-            Variant::RegisterBlocked
-        } else {
-            Variant::Tiled
-        });
-        match variant {
-            Variant::RegisterBlocked => {
-                // 16 lanes measured best on lavapipe; narrow outputs would leave most of them
-                // idle, so use one 8-lane SIMD group there.
-                let wg = if spec.n <= 8 * RB_COLS { 8 } else { 16 };
-                Plan {
-                    variant,
-                    wg,
-                    row_blocks: spec.m.div_ceil(RB_ROWS),
-                    col_blocks: spec.n.div_ceil(wg * RB_COLS),
-                    exact: spec.exact(),
-                }
-            }
-            Variant::Tiled => Plan {
-                variant,
-                wg: 256,
-                row_blocks: spec.m.div_ceil(TILE),
-                col_blocks: spec.n.div_ceil(TILE),
-                exact: spec.exact(),
-            },
-        }
-    }
 }
 
 /// C = op(A) op(B) (+ C) (+ bias) (ReLU), all buffers f32.
@@ -280,35 +234,16 @@ fn build(
 ) -> Result<Dispatch> {
     check(spec, dtype, a, b, bias, c)?;
     let plan = Plan::new(gpu, spec);
-    let form = match spec.form {
-        Form::NN => 0.0,
-        Form::NT => 1.0,
-        Form::TN => 2.0,
-    };
-    let exact = if plan.exact { 1.0 } else { 0.0 };
-    let key = match plan.variant {
-        Variant::RegisterBlocked => KernelKey::new(family, "matmul_rb").with("WG", plan.wg as f64),
-        Variant::Tiled => KernelKey::new(family, "matmul_tiled"),
-    }
-    .with("FORM", form)
-    .with("EXACT", exact);
-    let params = Params {
-        m: spec.m as u32,
-        n: spec.n as u32,
-        k: spec.k as u32,
-        beta: if spec.accumulate { 1.0 } else { 0.0 },
-        epi: match spec.epilogue {
-            Epilogue::None => 0,
-            Epilogue::Bias => 1,
-            Epilogue::BiasRelu => 2,
-        },
-        col_blocks: plan.col_blocks as u32,
-        row_blocks: plan.row_blocks as u32,
-        pad: 0,
-    };
     let groups = gpu.grid((plan.row_blocks * plan.col_blocks) as u64)?;
     // Without an epilogue the shader never reads binding 3, but it is statically used, so
     // bind A there (read-only, like bias).
     let bias = bias.unwrap_or(a);
-    gpu.dispatch(&key, &params, &[a, b, bias, c], groups)
+    // The transposed plan computes C^T = op(B)^T op(A)^T: B is its left operand.
+    let (a, b) = if plan.transposed { (b, a) } else { (a, b) };
+    gpu.dispatch(
+        &plan.key(family),
+        &plan.params(spec),
+        &[a, b, bias, c],
+        groups,
+    )
 }
