@@ -297,9 +297,11 @@ fn matmul_rb(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
 
 // ---- workgroup-tiled kernel (GPUs) ---------------------------------------------------------
 
-// k-tile of A as [16][64] (k-major: sa[kk * 64 + row]) and of B as [16][64] (sb[kk * 64 + col]).
-var<workgroup> sa: array<f32, 1024>;
-var<workgroup> sb: array<f32, 1024>;
+// k-tile of A as [16][64] (k-major: sa[kk * SP + row]) and of B as [16][64] (sb[kk * SP + col]).
+// Rows padded to 65 words so the k-major transposing stores do not all hit one bank.
+const SP: u32 = 65u;
+var<workgroup> sa: array<f32, 1040>;
+var<workgroup> sb: array<f32, 1040>;
 
 // A(row, k) and B(k, col) for any form, zero outside the matrices.
 fn a_elem(row: u32, k: u32) -> f32 {
@@ -353,22 +355,22 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
         for (var q = 0u; q < 4u; q++) {
             let e = q * 256u + t;
             if A_KM {
-                sa[e] = a_elem(r0 + e % 64u, k0 + e / 64u);
+                sa[(e / 64u) * SP + e % 64u] = a_elem(r0 + e % 64u, k0 + e / 64u);
             } else {
-                sa[(e % 16u) * 64u + e / 16u] = a_elem(r0 + e / 16u, k0 + e % 16u);
+                sa[(e % 16u) * SP + e / 16u] = a_elem(r0 + e / 16u, k0 + e % 16u);
             }
             if B_NK {
-                sb[(e % 16u) * 64u + e / 16u] = b_elem(k0 + e % 16u, n0 + e / 16u);
+                sb[(e % 16u) * SP + e / 16u] = b_elem(k0 + e % 16u, n0 + e / 16u);
             } else {
-                sb[e] = b_elem(k0 + e / 64u, n0 + e % 64u);
+                sb[(e / 64u) * SP + e % 64u] = b_elem(k0 + e / 64u, n0 + e % 64u);
             }
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {
-            let av = vec4(sa[kk * 64u + lid.y], sa[kk * 64u + lid.y + 16u],
-                          sa[kk * 64u + lid.y + 32u], sa[kk * 64u + lid.y + 48u]);
-            let bv = vec4(sb[kk * 64u + lid.x], sb[kk * 64u + lid.x + 16u],
-                          sb[kk * 64u + lid.x + 32u], sb[kk * 64u + lid.x + 48u]);
+            let av = vec4(sa[kk * SP + lid.y], sa[kk * SP + lid.y + 16u],
+                          sa[kk * SP + lid.y + 32u], sa[kk * SP + lid.y + 48u]);
+            let bv = vec4(sb[kk * SP + lid.x], sb[kk * SP + lid.x + 16u],
+                          sb[kk * SP + lid.x + 32u], sb[kk * SP + lid.x + 48u]);
             acc[0] = fma(vec4(av.x), bv, acc[0]);
             acc[1] = fma(vec4(av.y), bv, acc[1]);
             acc[2] = fma(vec4(av.z), bv, acc[2]);

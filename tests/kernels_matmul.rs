@@ -246,6 +246,11 @@ fn bad_input_is_an_error_not_a_panic() {
     shape(matmul::matmul(gpu, &with_bias, &a, &b, Some(&bias16), &c));
     // f32 buffers into the f16 kernel.
     shape(matmul::matmul_f16(gpu, &spec, &a, &b, None, &c));
+    // C aliasing an input.
+    let square = MatmulSpec::new(2, 2, 2, Form::NN);
+    let (x, y) = (f(4), f(4));
+    shape(matmul::matmul(gpu, &square, &x, &y, None, &x));
+    shape(matmul::matmul(gpu, &square, &x, &y, None, &y));
     // Empty dimensions.
     let empty = MatmulSpec::new(0, 4, 3, Form::NN);
     shape(matmul::matmul(gpu, &empty, &f(0), &b, None, &f(0)));

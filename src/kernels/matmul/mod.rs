@@ -218,6 +218,14 @@ pub fn check(
         }
         _ => {}
     }
+    // Other tiles still read A and B (and bias) while C is written.
+    let inputs = [Some(a), Some(b), bias];
+    if inputs.iter().flatten().any(|x| x.raw() == c.raw()) {
+        return shape_err!(
+            "matmul: C must be a different buffer from A, B and bias (in-place matmul is not \
+             supported); write to a scratch buffer"
+        );
+    }
     Ok(())
 }
 

@@ -82,10 +82,10 @@ impl Plan {
         let k = spec.k;
         // The vec4 path needs every vec4-loaded dimension, K (no tail) and, for vec4 stores
         // of C and bias, C's row length to be multiples of 4.
-        let exact = k % 4 == 0
-            && (!a_km || m % 4 == 0)
-            && (b_nk || n % 4 == 0)
-            && (transposed || n % 4 == 0);
+        let exact = k.is_multiple_of(4)
+            && (!a_km || m.is_multiple_of(4))
+            && (b_nk || n.is_multiple_of(4))
+            && (transposed || n.is_multiple_of(4));
         let (wg, row_blocks, col_blocks) = match variant {
             Variant::Tiled => (256, spec.m.div_ceil(TILE), spec.n.div_ceil(TILE)),
             _ => {
