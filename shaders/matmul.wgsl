@@ -14,7 +14,7 @@
 //
 // Overrides: A_KM, B_NK, TRANS as above; EXACT = the vec4-loaded dimensions and K are
 // multiples of 4 (the twin decides), so no load straddles a row and no k needs masking;
-// WG = lanes per workgroup.
+// WG = lanes per workgroup. matmul_tiled uses only A_KM and B_NK.
 //
 // Two kernels:
 // - matmul_rb (CPU adapters such as lavapipe): no workgroup memory, no barriers. On lavapipe an
@@ -23,7 +23,7 @@
 //   so the cost is loads per FMA. Each invocation owns a 32x16 register tile (32 mat4x4
 //   accumulators) and per 4 k-steps loads 8 A blocks + 4 B blocks (48 vec4) for 2048 FMAs.
 //   Measured on lavapipe, 1024^3: 16x16 tiles 30 GFLOP/s, 24x16 34, 32x16 35-37, k-steps of 8
-//   28; workgroup size 8..64 makes no difference.
+//   28; workgroup size 8..64 makes no difference; a 16x16 workgroup-memory tile 3.
 // - matmul_tiled (GPUs): 64x64 workgroup tile, 16x16 threads with 4x4 outputs each, k-tiles of
 //   16 staged through workgroup memory.
 //
@@ -47,8 +47,8 @@ struct Params {
     k: u32,
     beta: f32,       // 1 = accumulate into C, 0 = overwrite (old C ignored, even NaN)
     epi: u32,        // EPI_*
-    col_blocks: u32, // workgroups along N
-    row_blocks: u32, // workgroups along M
+    col_blocks: u32, // workgroups along D's columns
+    row_blocks: u32, // workgroups along D's rows
     pad: u32,
 }
 
@@ -128,7 +128,7 @@ fn load_b(k: u32, n: u32) -> mat4x4<f32> {
 }
 
 // ---- epilogue and stores -------------------------------------------------------------------
-// The epilogue is selects, not branches: on lavapipe each `if` is masked SIMD code that the JIT
+// Mostly selects rather than branches: on lavapipe each `if` is masked SIMD code that the JIT
 // compiles once per inlined store.
 
 // bias[n..n+3] (zero without an epilogue, or when TRANS: then the bias runs along D's rows and
