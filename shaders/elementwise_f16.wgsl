@@ -28,6 +28,8 @@ const OP_EXP: u32 = 5u;
 const OP_LOG: u32 = 6u;
 const OP_SQUARE: u32 = 7u;
 const OP_SCALE: u32 = 8u;
+const OP_ADD_SCALAR: u32 = 9u;
+const OP_SQRT: u32 = 10u;
 // Binary ops (Rust: Binary::code).
 const OP_ADD: u32 = 0u;
 const OP_SUB: u32 = 1u;
@@ -115,6 +117,8 @@ fn forward_op(v: f32) -> f32 {
         case OP_LOG: { return log_accurate(v); }
         case OP_SQUARE: { return v * v; }
         case OP_SCALE: { return p.alpha * v; }
+        case OP_ADD_SCALAR: { return v + p.alpha; }
+        case OP_SQRT: { return sqrt(v); }
         default: { return v; }
     }
 }
@@ -132,6 +136,8 @@ fn derivative(s: f32) -> f32 {
         case OP_LOG: { return 1.0 / s; }                              // s = x: 1 / x
         case OP_SQUARE: { return 2.0 * s; }                           // s = x: 2 x
         case OP_SCALE: { return p.alpha; }                            // alpha (s unused)
+        case OP_ADD_SCALAR: { return 1.0; }                           // (x + c)' = 1
+        case OP_SQRT: { return 0.5 / s; }                             // s = y: 1 / (2 sqrt(x))
         default: { return 1.0; }
     }
 }

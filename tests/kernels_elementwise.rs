@@ -13,7 +13,7 @@ use shadergrad::{Buf, DType, Dispatch, Error, Gpu, Result};
 const BIG: usize = 65_535 * 64 + 77;
 const SIZES: [usize; 4] = [1, 63, 1000, BIG];
 
-const UNARY: [Unary; 9] = [
+const UNARY: [Unary; 11] = [
     Unary::Relu,
     Unary::LeakyRelu(0.1),
     Unary::Sigmoid,
@@ -23,6 +23,8 @@ const UNARY: [Unary; 9] = [
     Unary::Log,
     Unary::Square,
     Unary::Scale(-1.7),
+    Unary::AddScalar(-5.0),
+    Unary::Sqrt,
 ];
 const BINARY: [Binary; 3] = [Binary::Add, Binary::Sub, Binary::Mul];
 
@@ -31,6 +33,8 @@ fn range(op: Unary) -> (f32, f32) {
     match op {
         // log needs x > 0; staying above 0.05 keeps 1/x (the backward) moderate.
         Unary::Log => (0.05, 10.0),
+        // sqrt's derivative 1/(2 sqrt x) needs x > 0; 0.05 keeps it moderate, as for log.
+        Unary::Sqrt => (0.05, 10.0),
         // softplus is defined everywhere; +-30 reaches both tails: exp(-|x|) ~ 1e-13 on the
         // left (where the log1p form matters) and y ~ x on the right.
         Unary::Softplus => (-30.0, 30.0),

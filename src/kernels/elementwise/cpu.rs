@@ -24,6 +24,8 @@ fn forward(op: Unary, v: f64) -> f64 {
         Unary::Log => v.ln(),
         Unary::Square => v * v,
         Unary::Scale(a) => a as f64 * v,
+        Unary::AddScalar(c) => v + c as f64,
+        Unary::Sqrt => v.sqrt(),
     }
 }
 
@@ -45,6 +47,8 @@ fn derivative(op: Unary, s: f64) -> f64 {
         Unary::Log => 1.0 / s,           // s = x: log' = 1 / x
         Unary::Square => 2.0 * s,        // s = x: (x^2)' = 2 x
         Unary::Scale(a) => a as f64,     // (alpha x)' = alpha
+        Unary::AddScalar(_) => 1.0,      // (x + c)' = 1
+        Unary::Sqrt => 0.5 / s,          // s = y: sqrt' = 1 / (2 sqrt(x))
     }
 }
 

@@ -17,6 +17,10 @@ pub enum Unary {
     Square,
     /// y = alpha * x.
     Scale(f32),
+    /// y = x + c.
+    AddScalar(f32),
+    /// y = sqrt(x); defined for x >= 0 (the derivative 1 / (2 sqrt(x)) needs x > 0).
+    Sqrt,
 }
 
 /// The tensor a unary backward reads: whichever gives f'(.) cheaply and stably.
@@ -40,12 +44,14 @@ impl Unary {
             Unary::Log => 6,
             Unary::Square => 7,
             Unary::Scale(_) => 8,
+            Unary::AddScalar(_) => 9,
+            Unary::Sqrt => 10,
         }
     }
 
     pub(crate) fn alpha(self) -> f32 {
         match self {
-            Unary::LeakyRelu(a) | Unary::Scale(a) => a,
+            Unary::LeakyRelu(a) | Unary::Scale(a) | Unary::AddScalar(a) => a,
             _ => 0.0,
         }
     }
@@ -55,7 +61,7 @@ impl Unary {
     /// 1 - exp(-y) would cancel). Scale reads neither but takes x for a uniform signature.
     pub fn saved(self) -> Saved {
         match self {
-            Unary::Sigmoid | Unary::Tanh | Unary::Exp => Saved::Output,
+            Unary::Sigmoid | Unary::Tanh | Unary::Exp | Unary::Sqrt => Saved::Output,
             _ => Saved::Input,
         }
     }
