@@ -11,6 +11,8 @@ pub mod error;
 pub mod gpu;
 pub mod graph;
 pub mod kernels;
+pub mod models;
+pub mod nn;
 pub mod train;
 
 pub use error::{Error, Result};

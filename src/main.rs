@@ -1,5 +1,10 @@
 //! The `shadergrad` command line.
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
+use shadergrad::train::commands;
+use shadergrad::train::config::TrainConfig;
+use shadergrad::train::trainer;
 use shadergrad::{bench, gpu, Gpu, GpuOptions};
 
 #[derive(Parser)]
@@ -21,11 +26,58 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a model on MNIST-format data (default: the VAE on the bundled MNIST).
+    Train(TrainArgs),
+    /// Print a checkpoint's test metrics (loss, KL, error).
+    Eval {
+        /// A run directory (or a file in it) written by `shadergrad train`
+        #[arg(long)]
+        checkpoint: PathBuf,
+    },
+    /// Write samples.png and interpolation.png from a generative checkpoint.
+    Sample {
+        /// A run directory (or a file in it) written by `shadergrad train`
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Directory for the PNGs (default: the run directory)
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of the latent codes
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// List the adapters wgpu can see, best first, with backend, type and driver.
     Devices,
     /// Benchmarks on the chosen adapter.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// vae | vib | bn-vae
+    #[arg(long, default_value = "vae")]
+    model: String,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// A directory with the four MNIST-format IDX files (default: the bundled MNIST)
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Run directory (default: runs/<model>-<date>-<time>)
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Stop after this many optimizer steps in total
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Continue a run from its directory (or a checkpoint in it), with its saved settings
+    #[arg(long)]
+    resume: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -39,9 +91,31 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
         reps: u32,
     },
+    /// Steady-state training throughput (images/s) and the time per instruction of a step.
+    Train {
+        #[arg(long, default_value = "vae")]
+        model: String,
+        #[arg(long)]
+        batch_size: Option<usize>,
+        /// Steps per timed block
+        #[arg(long, default_value_t = 50)]
+        steps: u64,
+        /// Timed blocks (the median is reported)
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        reps: u32,
+    },
 }
 
 fn main() {
+    // Mesa's Vulkan loader tries to reach a Wayland compositor and prints an error when
+    // XDG_RUNTIME_DIR is unset (headless servers, CI). Point it at an empty private directory
+    // before any thread starts; nothing is written there.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        let dir = std::env::temp_dir().join(format!("shadergrad-runtime-{}", std::process::id()));
+        if std::fs::create_dir_all(&dir).is_ok() {
+            std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        }
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let opts = GpuOptions {
@@ -49,6 +123,23 @@ fn main() {
         adapter: cli.adapter,
     };
     let result = match cli.command {
+        Command::Train(args) => Gpu::new(&opts).and_then(|gpu| train(&gpu, args)),
+        Command::Eval { checkpoint } => {
+            Gpu::new(&opts).and_then(|gpu| commands::eval(&gpu, &checkpoint))
+        }
+        Command::Sample {
+            checkpoint,
+            out,
+            seed,
+        } => Gpu::new(&opts)
+            .and_then(|gpu| commands::sample(&gpu, &checkpoint, out.as_deref(), seed)),
+        Command::Bench(BenchCommand::Train {
+            model,
+            batch_size,
+            steps,
+            reps,
+        }) => Gpu::new(&opts)
+            .and_then(|gpu| commands::bench_train(&gpu, &model, batch_size, steps, reps as usize)),
         Command::Devices => devices(&opts),
         Command::Bench(BenchCommand::Kernels { filter, reps }) => Gpu::new(&opts).and_then(|gpu| {
             let reps = reps as usize;
@@ -59,6 +150,56 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+}
+
+fn train(gpu: &Gpu, a: TrainArgs) -> shadergrad::Result<()> {
+    let (mut cfg, resume) = match &a.resume {
+        Some(path) => {
+            let dir = commands::run_dir(path)?;
+            (TrainConfig::load(&dir.join("config.json"))?, Some(dir))
+        }
+        None => {
+            shadergrad::models::by_name(&a.model)?; // a clear error before any work
+            (TrainConfig::for_model(&a.model), None)
+        }
+    };
+    if let Some(v) = a.epochs {
+        cfg.epochs = v;
+    }
+    if let Some(v) = a.batch_size {
+        cfg.batch_size = v;
+    }
+    if let Some(v) = a.lr {
+        cfg.lr = v;
+    }
+    if let Some(v) = a.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = a.data_dir {
+        cfg.data_dir = v;
+    }
+    cfg.max_steps = a.max_steps.or(cfg.max_steps.filter(|_| a.resume.is_none()));
+    cfg.out = match (a.out, &resume) {
+        (Some(o), _) => o,
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => commands::default_out(&cfg.model),
+    };
+    println!(
+        "training {} on {} -> {}",
+        cfg.model,
+        gpu.describe(),
+        cfg.out.display()
+    );
+    let rows = trainer::train(gpu, cfg.clone(), resume.as_deref())?;
+    if let Some(last) = rows.last() {
+        println!(
+            "done: test loss {:.4} after epoch {}; outputs in {}",
+            last.test_loss,
+            last.epoch,
+            cfg.out.display()
+        );
+    }
+    Ok(())
 }
 
 fn devices(opts: &GpuOptions) -> shadergrad::Result<()> {

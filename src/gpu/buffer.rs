@@ -209,7 +209,7 @@ impl Gpu {
                 buf.len
             )));
         }
-        if offset % align != 0 {
+        if !offset.is_multiple_of(align) {
             return Err(Error::Shape(format!(
                 "view at byte offset {offset} is not a multiple of the adapter's storage \
                  offset alignment {align}"

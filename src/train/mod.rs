@@ -1,5 +1,11 @@
-//! Training support: checkpoints (and, with the training loop, metrics, image grids and
-//! evaluation).
+//! Training: the loop (`trainer`), the compiled model programs it drives (`session`), run
+//! configuration, checkpoints, metrics and images.
 
 pub mod checkpoint;
+pub mod commands;
+pub mod config;
+pub mod grids;
 pub mod images;
+pub mod readback;
+pub mod session;
+pub mod trainer;

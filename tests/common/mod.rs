@@ -97,3 +97,37 @@ pub fn gradcheck(
         );
     }
 }
+
+/// A MNIST-format directory with the first `train` and `test` images of the bundled MNIST,
+/// so end-to-end runs (which evaluate the whole test split every epoch) stay quick.
+pub fn small_mnist(train: usize, test: usize) -> tempfile::TempDir {
+    use shadergrad::data::mnist;
+    let full = mnist::load(&mnist::default_dir()).expect("the bundled MNIST loads");
+    let dir = tempfile::tempdir().unwrap();
+    let idx = |dims: &[usize], data: Vec<u8>| {
+        let mut v = vec![0u8, 0, 8, dims.len() as u8];
+        for &d in dims {
+            v.extend_from_slice(&(d as u32).to_be_bytes());
+        }
+        v.extend(data);
+        v
+    };
+    for (prefix, split, n) in [("train", &full.train, train), ("t10k", &full.test, test)] {
+        let pixels: Vec<u8> = split.images[..n * 784]
+            .iter()
+            .map(|&p| (p * 255.0).round() as u8)
+            .collect();
+        let labels: Vec<u8> = split.labels[..n].iter().map(|&l| l as u8).collect();
+        std::fs::write(
+            dir.path().join(format!("{prefix}-images-idx3-ubyte")),
+            idx(&[n, 28, 28], pixels),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join(format!("{prefix}-labels-idx1-ubyte")),
+            idx(&[n], labels),
+        )
+        .unwrap();
+    }
+    dir
+}

@@ -1,0 +1,167 @@
+//! Building a graph: models call these methods once, in forward order, and get tensor handles.
+//! Every method checks shapes and records an `Op`; nothing touches the GPU here.
+//!
+//! Legend: B = batch rows, F/I/O = features (in/out), D = latent dimension, K = classes.
+
+use crate::graph::op::Op;
+use crate::graph::tensor::{Role, TensorInfo, T};
+use crate::{DType, Error, Result};
+
+/// One forward operation: `op` applied to `inputs`, producing `outputs` (outputs[0] is the
+/// main result; further outputs are what the backward needs, e.g. batch-norm mean and rstd).
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub op: Op,
+    pub inputs: Vec<T>,
+    pub outputs: Vec<T>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    pub tensors: Vec<TensorInfo>,
+    pub nodes: Vec<Node>,
+    /// Whether a gradient flows to each tensor (a parameter, or computed from one).
+    pub needs_grad: Vec<bool>,
+    /// Scalars the host reads as metrics (summed over steps on the GPU), with their names.
+    pub metrics: Vec<(String, T)>,
+    /// The scalar minimised by training, if any.
+    pub loss: Option<T>,
+    /// Values of `Role::Const` tensors.
+    pub consts: std::collections::BTreeMap<T, Vec<f32>>,
+}
+
+impl Graph {
+    pub fn new() -> Graph {
+        Graph::default()
+    }
+
+    pub fn info(&self, t: T) -> &TensorInfo {
+        &self.tensors[t.0]
+    }
+
+    pub fn shape(&self, t: T) -> &[usize] {
+        &self.tensors[t.0].shape
+    }
+
+    pub(crate) fn tensor(
+        &mut self,
+        name: impl Into<String>,
+        shape: Vec<usize>,
+        dtype: DType,
+        role: Role,
+    ) -> T {
+        self.tensors.push(TensorInfo {
+            name: name.into(),
+            shape,
+            dtype,
+            role,
+        });
+        self.needs_grad.push(role == Role::Param);
+        T(self.tensors.len() - 1)
+    }
+
+    /// A per-step input written by the host or a data kernel.
+    pub fn input(&mut self, name: &str, shape: &[usize]) -> T {
+        self.tensor(name, shape.to_vec(), DType::F32, Role::Input)
+    }
+
+    /// A per-step integer input (class labels).
+    pub fn input_u32(&mut self, name: &str, shape: &[usize]) -> T {
+        self.tensor(name, shape.to_vec(), DType::U32, Role::Input)
+    }
+
+    /// A learned parameter named as in a PyTorch state_dict (`fc1.weight`).
+    pub fn param(&mut self, name: &str, shape: &[usize]) -> T {
+        self.tensor(name, shape.to_vec(), DType::F32, Role::Param)
+    }
+
+    /// A tensor of fixed `values` (uploaded once when the graph is compiled).
+    pub fn constant(&mut self, name: &str, shape: &[usize], values: Vec<f32>) -> Result<T> {
+        if values.len() != shape.iter().product::<usize>() {
+            return Err(Error::Shape(format!(
+                "constant '{name}': {} values for shape {shape:?}",
+                values.len()
+            )));
+        }
+        let t = self.tensor(name, shape.to_vec(), DType::F32, Role::Const);
+        self.consts.insert(t, values);
+        Ok(t)
+    }
+
+    /// Persistent non-learned state (`bn.running_mean`).
+    pub fn state(&mut self, name: &str, shape: &[usize]) -> T {
+        self.tensor(name, shape.to_vec(), DType::F32, Role::State)
+    }
+
+    /// Record `op` on `inputs` with outputs of the given shapes; the first output is returned.
+    pub(crate) fn push(&mut self, op: Op, inputs: &[T], outputs: &[(&str, Vec<usize>)]) -> T {
+        let grad = inputs.iter().any(|t| self.needs_grad[t.0]) && op.differentiable();
+        let outs: Vec<T> = outputs
+            .iter()
+            .map(|(suffix, shape)| {
+                let name = format!("{}{suffix}", op.name());
+                let t = self.tensor(name, shape.clone(), DType::F32, Role::Transient);
+                self.needs_grad[t.0] = grad;
+                t
+            })
+            .collect();
+        self.nodes.push(Node {
+            op,
+            inputs: inputs.to_vec(),
+            outputs: outs.clone(),
+        });
+        outs[0]
+    }
+
+    /// Keep `t` readable after a step under `name` (its buffer is not reused).
+    pub fn output(&mut self, name: &str, t: T) -> T {
+        let info = &mut self.tensors[t.0];
+        info.role = Role::Output;
+        info.name = name.to_string();
+        t
+    }
+
+    /// Mark `t` (a scalar) as the training loss.
+    pub fn set_loss(&mut self, t: T) -> Result<()> {
+        if self.info(t).len() != 1 {
+            return Err(Error::Shape(format!(
+                "the loss must be a scalar, got shape {:?}",
+                self.shape(t)
+            )));
+        }
+        self.loss = Some(t);
+        Ok(())
+    }
+
+    /// Report scalar `t` under `name`: summed on the GPU every step, read every N steps.
+    pub fn metric(&mut self, name: &str, t: T) -> Result<()> {
+        if self.info(t).len() != 1 {
+            return Err(Error::Shape(format!(
+                "metric '{name}' must be a scalar, got {:?}",
+                self.shape(t)
+            )));
+        }
+        self.metrics.push((name.to_string(), t));
+        Ok(())
+    }
+
+    pub(crate) fn same_shape(&self, what: &str, a: T, b: T) -> Result<()> {
+        if self.shape(a) != self.shape(b) {
+            return Err(Error::Shape(format!(
+                "{what}: shapes {:?} and {:?} differ",
+                self.shape(a),
+                self.shape(b)
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn matrix(&self, what: &str, t: T) -> Result<(usize, usize)> {
+        match self.shape(t) {
+            [r, c] => Ok((*r, *c)),
+            s => Err(Error::Shape(format!(
+                "{what}: expected a matrix [rows, cols], got {s:?}"
+            ))),
+        }
+    }
+}

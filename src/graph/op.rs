@@ -1,0 +1,97 @@
+//! The closed set of graph operations. Each variant's builder method, forward lowering and
+//! backward rule live together in one file under `ops/`, grouped by family; this file only
+//! routes to them.
+
+use crate::graph::builder::Node;
+use crate::graph::lower::Lowering;
+use crate::graph::ops::losses::LossKind;
+use crate::graph::ops::norm::BatchNorm;
+use crate::graph::ops::{dense, losses, norm, pointwise, reduction, stochastic};
+use crate::kernels::elementwise::{Binary, Unary};
+use crate::kernels::random::Scale;
+use crate::kernels::reduce::{Axis, Op as ReduceOp};
+use crate::Result;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// y = f(x) elementwise.
+    Unary(Unary),
+    /// y = a op b, same shapes.
+    Binary(Binary),
+    /// y[b, f] = x[b, f] + bias[f].
+    AddRowBias,
+    /// Sum or mean of a [rows, cols] view of x along an axis.
+    Reduce(Axis, ReduceOp),
+    /// y = x W^T + b (+ ReLU).
+    Linear { relu: bool },
+    /// (mu, s) -> (z, kl, eps): reparameterised sample and KL to N(0, I).
+    GaussianHead {
+        scale: Scale,
+        seed: u64,
+        stream: u32,
+    },
+    /// Per-sample loss of (prediction, target).
+    Loss(LossKind),
+    /// (x, running_mean, running_var[, gamma, beta]) -> (y, mean, var, rstd).
+    BatchNorm(BatchNorm),
+    /// Mean of softmax over several logits tensors (evaluation only).
+    SoftmaxMean,
+    /// Per-sample 0/1 argmax == label (evaluation only).
+    Correct,
+}
+
+impl Op {
+    pub fn name(&self) -> String {
+        match self {
+            Op::Unary(u) => format!("{u:?}").to_lowercase(),
+            Op::Binary(b) => format!("{b:?}").to_lowercase(),
+            Op::AddRowBias => "add_row_bias".into(),
+            Op::Reduce(a, o) => format!("{o:?}_{a:?}").to_lowercase(),
+            Op::Linear { relu: true } => "linear_relu".into(),
+            Op::Linear { relu: false } => "linear".into(),
+            Op::GaussianHead { .. } => "gaussian_head.".into(),
+            Op::Loss(k) => format!("{k:?}").to_lowercase(),
+            Op::BatchNorm(_) => "batch_norm".into(),
+            Op::SoftmaxMean => "softmax_mean".into(),
+            Op::Correct => "correct".into(),
+        }
+    }
+
+    /// Whether gradients flow through this op at all (random draws do not).
+    pub fn differentiable(&self) -> bool {
+        !matches!(self, Op::SoftmaxMean | Op::Correct)
+    }
+
+    pub(crate) fn forward(&self, lw: &mut Lowering, n: &Node) -> Result<()> {
+        match self {
+            Op::Unary(u) => pointwise::unary_forward(lw, n, *u),
+            Op::Binary(b) => pointwise::binary_forward(lw, n, *b),
+            Op::AddRowBias => pointwise::add_row_bias_forward(lw, n),
+            Op::Reduce(a, o) => reduction::reduce_forward(lw, n, *a, *o),
+            Op::Linear { relu } => dense::linear_forward(lw, n, *relu),
+            Op::GaussianHead {
+                scale,
+                seed,
+                stream,
+            } => stochastic::head_forward(lw, n, *scale, *seed, *stream),
+            Op::Loss(k) => losses::loss_forward(lw, n, *k),
+            Op::BatchNorm(c) => norm::bn_forward(lw, n, *c),
+            Op::SoftmaxMean => losses::softmax_mean_forward(lw, n),
+            Op::Correct => losses::correct_forward(lw, n),
+        }
+    }
+
+    pub(crate) fn backward(&self, lw: &mut Lowering, n: &Node) -> Result<()> {
+        match self {
+            Op::Unary(u) => pointwise::unary_backward(lw, n, *u),
+            Op::Binary(b) => pointwise::binary_backward(lw, n, *b),
+            Op::AddRowBias => pointwise::add_row_bias_backward(lw, n),
+            Op::Reduce(a, o) => reduction::reduce_backward(lw, n, *a, *o),
+            Op::Linear { relu } => dense::linear_backward(lw, n, *relu),
+            Op::GaussianHead { scale, .. } => stochastic::head_backward(lw, n, *scale),
+            Op::Loss(k) => losses::loss_backward(lw, n, *k),
+            Op::BatchNorm(c) => norm::bn_backward(lw, n, *c),
+            Op::SoftmaxMean | Op::Correct => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The models, one file each; every model reads like its loss formula.
+//!
+//! A model declares its parameters (PyTorch names and init) and builds graphs on demand:
+//! `Train` (loss with backward), `Eval` (test metrics and reconstructions) and `Decode`
+//! (images from latent codes), all sharing one `ParamStore`.
+//! Inputs by name: "x" [B, 784] pixels in [0, 1]; "labels" [B] u32; "z" [B, D] codes.
+
+use std::collections::BTreeMap;
+
+use crate::graph::{Graph, T};
+use crate::nn::params::ParamSpec;
+use crate::{Error, Result};
+
+pub mod bn_vae;
+pub mod vae;
+pub mod vib;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphKind {
+    Train,
+    Eval,
+    Decode,
+}
+
+/// A built graph and the tensors the trainer reads from it by role ("probs", "loss", ...).
+pub struct Built {
+    pub graph: Graph,
+    pub outputs: BTreeMap<&'static str, T>,
+}
+
+pub trait Model {
+    /// The name used on the command line and in checkpoints.
+    fn name(&self) -> &'static str;
+    /// Learned parameters in declaration (and initialisation) order.
+    fn params(&self) -> Vec<ParamSpec>;
+    /// Persistent non-learned state (batch-norm running statistics).
+    fn state(&self) -> Vec<ParamSpec> {
+        Vec::new()
+    }
+    /// Dimension of the latent code, for decoders and grids.
+    fn latent_dim(&self) -> usize;
+    /// Whether the model reconstructs and decodes images (the VIB classifier does not).
+    fn generative(&self) -> bool {
+        true
+    }
+    /// Whether the model needs the "labels" input.
+    fn uses_labels(&self) -> bool {
+        false
+    }
+    fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built>;
+}
+
+/// Every model the command line knows.
+pub const NAMES: [&str; 3] = ["vae", "vib", "bn-vae"];
+
+/// The model called `name` on the command line.
+pub fn by_name(name: &str) -> Result<Box<dyn Model>> {
+    match name {
+        "vae" => Ok(Box::new(vae::Vae::default())),
+        "vib" => Ok(Box::new(vib::Vib::default())),
+        "bn-vae" => Ok(Box::new(bn_vae::BnVae::default())),
+        other => Err(Error::Config(format!(
+            "unknown model '{other}'; available: {}",
+            NAMES.join(", ")
+        ))),
+    }
+}
+
+/// Declare a Linear layer's parameters in the graph: returns (weight, bias).
+pub(crate) fn linear_params(g: &mut Graph, name: &str, fan_in: usize, fan_out: usize) -> (T, T) {
+    (
+        g.param(&format!("{name}.weight"), &[fan_out, fan_in]),
+        g.param(&format!("{name}.bias"), &[fan_out]),
+    )
+}

@@ -1,0 +1,100 @@
+//! The MLP VAE of PyTorch's examples: 784-400-(20 mu, 20 logvar), decoder 20-400-784, ReLU.
+//!
+//!   loss = sum_batch [ BCE(sigmoid(decoder(z)), x) summed over pixels + KL(q(z|x) || N(0, I)) ]
+//!   z = mu + exp(logvar / 2) * eps,  eps ~ N(0, I)
+//! The loss is summed over the batch as in the example (Adam is invariant to that scale up
+//! to its eps); reported losses are per image: the negative ELBO in nats.
+//! Shapes: x [B, 784]; h [B, 400]; mu, logvar, z [B, 20]; logits [B, 784].
+
+use std::collections::BTreeMap;
+
+use crate::graph::Graph;
+use crate::kernels::elementwise::Unary;
+use crate::kernels::random::Scale;
+use crate::kernels::reduce::{Axis, Op as ReduceOp};
+use crate::models::{linear_params, Built, GraphKind, Model};
+use crate::nn::params::{linear_specs, ParamSpec};
+use crate::Result;
+
+#[derive(Debug, Clone)]
+pub struct Vae {
+    pub input: usize,
+    pub hidden: usize,
+    pub latent: usize,
+}
+
+impl Default for Vae {
+    fn default() -> Self {
+        Vae {
+            input: 784,
+            hidden: 400,
+            latent: 20,
+        }
+    }
+}
+
+impl Vae {
+    /// Decoder: z [B, D] -> logits [B, 784].
+    pub(crate) fn decode(&self, g: &mut Graph, z: crate::graph::T) -> Result<crate::graph::T> {
+        let (w3, b3) = linear_params(g, "fc3", self.latent, self.hidden);
+        let (w4, b4) = linear_params(g, "fc4", self.hidden, self.input);
+        let h3 = g.linear(z, w3, b3, true)?;
+        g.linear(h3, w4, b4, false)
+    }
+}
+
+impl Model for Vae {
+    fn name(&self) -> &'static str {
+        "vae"
+    }
+
+    fn params(&self) -> Vec<ParamSpec> {
+        [
+            linear_specs("fc1", self.input, self.hidden),
+            linear_specs("fc21", self.hidden, self.latent),
+            linear_specs("fc22", self.hidden, self.latent),
+            linear_specs("fc3", self.latent, self.hidden),
+            linear_specs("fc4", self.hidden, self.input),
+        ]
+        .concat()
+    }
+
+    fn latent_dim(&self) -> usize {
+        self.latent
+    }
+
+    fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built> {
+        let mut g = Graph::new();
+        let mut outputs = BTreeMap::new();
+        if kind == GraphKind::Decode {
+            let z = g.input("z", &[batch, self.latent]);
+            let logits = self.decode(&mut g, z)?;
+            let probs = g.unary(Unary::Sigmoid, logits);
+            outputs.insert("probs", g.output("probs", probs));
+            return Ok(Built { graph: g, outputs });
+        }
+        let x = g.input("x", &[batch, self.input]);
+        let (w1, b1) = linear_params(&mut g, "fc1", self.input, self.hidden);
+        let (w21, b21) = linear_params(&mut g, "fc21", self.hidden, self.latent);
+        let (w22, b22) = linear_params(&mut g, "fc22", self.hidden, self.latent);
+        let h = g.linear(x, w1, b1, true)?;
+        let mu = g.linear(h, w21, b21, false)?;
+        let logvar = g.linear(h, w22, b22, false)?;
+        let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
+        let logits = self.decode(&mut g, z)?;
+        let rec = g.bce_with_logits(logits, x)?;
+        let per_image = g.add(rec, kl)?;
+        let loss = g.reduce(per_image, Axis::All, ReduceOp::Sum);
+        let kl_sum = g.reduce(kl, Axis::All, ReduceOp::Sum);
+        g.metric("loss", loss)?;
+        g.metric("kl", kl_sum)?;
+        if kind == GraphKind::Train {
+            g.set_loss(loss)?;
+        } else {
+            let probs = g.unary(Unary::Sigmoid, logits);
+            outputs.insert("probs", g.output("probs", probs));
+            outputs.insert("mu", g.output("mu", mu));
+        }
+        Ok(Built { graph: g, outputs })
+    }
+}

@@ -1,0 +1,125 @@
+//! Deep Variational Information Bottleneck (Alemi et al. 2017) on MNIST:
+//!
+//!   encoder 784-1024-1024 (ReLU) -> mu [K] and sigma = softplus(rho - 5) [K], K = 256
+//!   z = mu + sigma * eps;  decoder: softmax(z W^T + b) over 10 classes
+//!   loss = mean_batch [ CE(decoder(z), y) + beta * KL(N(mu, sigma^2) || N(0, I)) ], beta = 1e-3
+//! At test time the class probabilities are averaged over 12 draws of z.
+//! Shapes: x [B, 784]; h [B, 1024]; mu, sigma, z [B, 256]; logits [B, 10]; labels [B].
+
+use std::collections::BTreeMap;
+
+use crate::graph::{Graph, T};
+use crate::kernels::elementwise::Unary;
+use crate::kernels::random::Scale;
+use crate::kernels::reduce::{Axis, Op as ReduceOp};
+use crate::models::{linear_params, Built, GraphKind, Model};
+use crate::nn::params::{linear_specs, ParamSpec};
+use crate::Result;
+
+#[derive(Debug, Clone)]
+pub struct Vib {
+    pub hidden: usize,
+    pub k: usize,
+    pub beta: f32,
+    pub test_samples: usize,
+}
+
+impl Default for Vib {
+    fn default() -> Self {
+        Vib {
+            hidden: 1024,
+            k: 256,
+            beta: 1e-3,
+            test_samples: 12,
+        }
+    }
+}
+
+const INPUT: usize = 784;
+const CLASSES: usize = 10;
+
+impl Vib {
+    /// (mu, sigma) of q(z | x).
+    fn encode(&self, g: &mut Graph, x: T) -> Result<(T, T)> {
+        let (w1, b1) = linear_params(g, "fc1", INPUT, self.hidden);
+        let (w2, b2) = linear_params(g, "fc2", self.hidden, self.hidden);
+        let (wm, bm) = linear_params(g, "fc_mu", self.hidden, self.k);
+        let (wr, br) = linear_params(g, "fc_rho", self.hidden, self.k);
+        let h1 = g.linear(x, w1, b1, true)?;
+        let h2 = g.linear(h1, w2, b2, true)?;
+        let mu = g.linear(h2, wm, bm, false)?;
+        let rho = g.linear(h2, wr, br, false)?;
+        let shifted = g.unary(Unary::AddScalar(-5.0), rho);
+        Ok((mu, g.unary(Unary::Softplus, shifted)))
+    }
+
+    fn classify(&self, g: &mut Graph, z: T) -> Result<T> {
+        let (w, b) = linear_params(g, "decoder", self.k, CLASSES);
+        g.linear(z, w, b, false)
+    }
+}
+
+impl Model for Vib {
+    fn name(&self) -> &'static str {
+        "vib"
+    }
+
+    fn params(&self) -> Vec<ParamSpec> {
+        [
+            linear_specs("fc1", INPUT, self.hidden),
+            linear_specs("fc2", self.hidden, self.hidden),
+            linear_specs("fc_mu", self.hidden, self.k),
+            linear_specs("fc_rho", self.hidden, self.k),
+            linear_specs("decoder", self.k, CLASSES),
+        ]
+        .concat()
+    }
+
+    fn latent_dim(&self) -> usize {
+        self.k
+    }
+
+    fn generative(&self) -> bool {
+        false
+    }
+
+    fn uses_labels(&self) -> bool {
+        true
+    }
+
+    fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built> {
+        let mut g = Graph::new();
+        let x = g.input("x", &[batch, INPUT]);
+        let labels = g.input_u32("labels", &[batch]);
+        let (mu, sigma) = self.encode(&mut g, x)?;
+        let (z, kl) = g.gaussian_head(mu, sigma, Scale::Sigma, seed)?;
+        let logits = self.classify(&mut g, z)?;
+        let ce = g.softmax_xent(logits, labels)?;
+        let weighted_kl = g.scale(kl, self.beta);
+        let per_sample = g.add(ce, weighted_kl)?;
+        let total = g.reduce(per_sample, Axis::All, ReduceOp::Sum);
+        let kl_total = g.reduce(kl, Axis::All, ReduceOp::Sum);
+        g.metric("loss", total)?;
+        g.metric("kl", kl_total)?;
+        if kind == GraphKind::Train {
+            let loss = g.reduce(per_sample, Axis::All, ReduceOp::Mean);
+            g.set_loss(loss)?;
+        } else {
+            // Average the class probabilities over test_samples draws of z (the first is the
+            // draw the loss used; each further head has its own noise stream).
+            let mut draws = vec![logits];
+            for _ in 1..self.test_samples {
+                let (z, _) = g.gaussian_head(mu, sigma, Scale::Sigma, seed)?;
+                draws.push(self.classify(&mut g, z)?);
+            }
+            let probs = g.softmax_mean(&draws)?;
+            let correct = g.correct(probs, labels)?;
+            let n_correct = g.reduce(correct, Axis::All, ReduceOp::Sum);
+            g.metric("correct", n_correct)?;
+        }
+        Ok(Built {
+            graph: g,
+            outputs: BTreeMap::new(),
+        })
+    }
+}

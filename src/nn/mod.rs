@@ -1,0 +1,3 @@
+//! Layers' parameters and initialisation, optimizers.
+
+pub mod params;

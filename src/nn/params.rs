@@ -1,0 +1,223 @@
+//! A model's parameters in one device arena (and their gradients in a second), so a single
+//! optimizer dispatch updates them all; plus named persistent state (batch-norm running
+//! statistics). Names follow PyTorch's state_dict (`fc1.weight` is [out, in]).
+//!
+//! Each tensor starts at an offset aligned to the adapter's storage-offset alignment so it
+//! can be bound as a view.
+
+use std::collections::BTreeMap;
+
+use crate::train::checkpoint::{Tensor, TensorFile};
+use crate::{Buf, DType, Error, Gpu, Result};
+
+/// How a parameter or state tensor starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Init {
+    /// U(-bound, bound): PyTorch's Linear default is bound = 1/sqrt(fan_in) for weight and bias.
+    Uniform(f32),
+    Const(f32),
+    Values(Vec<f32>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub init: Init,
+}
+
+impl ParamSpec {
+    pub fn new(name: &str, shape: &[usize], init: Init) -> ParamSpec {
+        ParamSpec {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            init,
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn values(&self, rng: &mut impl rand::Rng) -> Vec<f32> {
+        match &self.init {
+            Init::Uniform(b) => (0..self.len())
+                .map(|_| rng.random_range(-*b..=*b))
+                .collect(),
+            Init::Const(c) => vec![*c; self.len()],
+            Init::Values(v) => v.clone(),
+        }
+    }
+}
+
+/// The two specs of a PyTorch `nn.Linear(fan_in, fan_out)` named `prefix`.
+pub fn linear_specs(prefix: &str, fan_in: usize, fan_out: usize) -> [ParamSpec; 2] {
+    // kaiming_uniform(a = sqrt(5)) gives bound = gain * sqrt(3 / fan_in) with
+    // gain = sqrt(2 / (1 + a^2)) = sqrt(1/3), i.e. 1/sqrt(fan_in); the bias uses the same bound.
+    let bound = 1.0 / (fan_in as f32).sqrt();
+    [
+        ParamSpec::new(
+            &format!("{prefix}.weight"),
+            &[fan_out, fan_in],
+            Init::Uniform(bound),
+        ),
+        ParamSpec::new(&format!("{prefix}.bias"), &[fan_out], Init::Uniform(bound)),
+    ]
+}
+
+struct Entry {
+    shape: Vec<usize>,
+    offset: usize,
+}
+
+pub struct ParamStore {
+    entries: BTreeMap<String, Entry>,
+    order: Vec<String>,
+    /// Every parameter, concatenated with alignment gaps (gaps hold zeros).
+    pub params: Buf,
+    /// Gradients, laid out like `params`.
+    pub grads: Buf,
+    /// Named persistent state, one buffer each.
+    state: BTreeMap<String, (Vec<usize>, Buf)>,
+}
+
+impl ParamStore {
+    /// Lay out and initialise `params` (in order, so a seed gives the same values as a
+    /// sequential PyTorch-style init), and create `state`.
+    pub fn new(
+        gpu: &Gpu,
+        params: &[ParamSpec],
+        state: &[ParamSpec],
+        rng: &mut impl rand::Rng,
+    ) -> Result<ParamStore> {
+        let align = (gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let mut entries = BTreeMap::new();
+        let mut order = Vec::new();
+        let mut host = Vec::new();
+        for p in params {
+            if entries.contains_key(&p.name) {
+                return Err(Error::Config(format!(
+                    "parameter '{}' is declared twice",
+                    p.name
+                )));
+            }
+            host.resize(host.len().div_ceil(align) * align, 0.0);
+            let values = p.values(rng);
+            if values.len() != p.len() {
+                return Err(Error::Shape(format!(
+                    "init of '{}' has {} values for shape {:?}",
+                    p.name,
+                    values.len(),
+                    p.shape
+                )));
+            }
+            entries.insert(
+                p.name.clone(),
+                Entry {
+                    shape: p.shape.clone(),
+                    offset: host.len(),
+                },
+            );
+            order.push(p.name.clone());
+            host.extend(values);
+        }
+        let params_buf = gpu.upload(&host)?;
+        let grads = gpu.zeros(host.len(), DType::F32)?;
+        let mut st = BTreeMap::new();
+        for s in state {
+            st.insert(
+                s.name.clone(),
+                (s.shape.clone(), gpu.upload(&s.values(rng))?),
+            );
+        }
+        Ok(ParamStore {
+            entries,
+            order,
+            params: params_buf,
+            grads,
+            state: st,
+        })
+    }
+
+    fn entry(&self, name: &str, shape: &[usize]) -> Result<&Entry> {
+        let e = self.entries.get(name).ok_or_else(|| {
+            Error::Config(format!(
+                "the model uses parameter '{name}' but never declared it"
+            ))
+        })?;
+        if e.shape != shape {
+            return Err(Error::Shape(format!(
+                "parameter '{name}' is {:?} but is used as {shape:?}",
+                e.shape
+            )));
+        }
+        Ok(e)
+    }
+
+    pub fn param_view(&self, gpu: &Gpu, name: &str, shape: &[usize]) -> Result<Buf> {
+        let e = self.entry(name, shape)?;
+        gpu.view(&self.params, e.offset, shape.iter().product())
+    }
+
+    pub fn grad_view(&self, gpu: &Gpu, name: &str, shape: &[usize]) -> Result<Buf> {
+        let e = self.entry(name, shape)?;
+        gpu.view(&self.grads, e.offset, shape.iter().product())
+    }
+
+    pub fn state(&self, gpu: &Gpu, name: &str, shape: &[usize]) -> Result<Buf> {
+        let (s, buf) = self.state.get(name).ok_or_else(|| {
+            Error::Config(format!(
+                "the model uses state '{name}' but never declared it"
+            ))
+        })?;
+        if s != shape {
+            return Err(Error::Shape(format!(
+                "state '{name}' is {s:?} but is used as {shape:?}"
+            )));
+        }
+        gpu.view(buf, 0, buf.len())
+    }
+
+    /// Parameter names in declaration order.
+    pub fn names(&self) -> &[String] {
+        &self.order
+    }
+
+    /// Copy every parameter and state tensor to the host, under its PyTorch name.
+    pub fn to_tensor_file(&self, gpu: &Gpu) -> Result<TensorFile> {
+        let all: Vec<f32> = gpu.download(&self.params)?;
+        let mut f = TensorFile::default();
+        for name in &self.order {
+            let e = &self.entries[name];
+            let n: usize = e.shape.iter().product();
+            f.insert(
+                name.clone(),
+                Tensor::f32(e.shape.clone(), all[e.offset..e.offset + n].to_vec()),
+            );
+        }
+        for (name, (shape, buf)) in &self.state {
+            f.insert(name.clone(), Tensor::f32(shape.clone(), gpu.download(buf)?));
+        }
+        Ok(f)
+    }
+
+    /// Overwrite parameters and state from `f`, checking every name and shape first.
+    pub fn load_tensor_file(&self, gpu: &Gpu, f: &TensorFile) -> Result<()> {
+        let mut host: Vec<f32> = gpu.download(&self.params)?;
+        for name in &self.order {
+            let e = &self.entries[name];
+            let v = f.get(name, &e.shape)?.as_f32(name)?;
+            host[e.offset..e.offset + v.len()].copy_from_slice(v);
+        }
+        let mut state = Vec::new();
+        for (name, (shape, buf)) in &self.state {
+            state.push((buf, f.get(name, shape)?.as_f32(name)?.to_vec()));
+        }
+        gpu.write(&self.params, &host)?;
+        for (buf, v) in state {
+            gpu.write(buf, &v)?;
+        }
+        Ok(())
+    }
+}

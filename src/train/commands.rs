@@ -1,0 +1,166 @@
+//! What the `train`, `eval`, `sample` and `bench train` commands do, behind the CLI's parsing.
+//!
+//! A run directory holds config.json, checkpoint.safetensors, train_state.safetensors,
+//! metrics.csv and the PNGs; `--checkpoint` and `--resume` accept the directory or a file in it.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::data::batch::{batches, epoch_order};
+use crate::data::mnist;
+use crate::train::config::TrainConfig;
+use crate::train::grids;
+use crate::train::session::evaluate;
+use crate::train::trainer::Run;
+use crate::{Error, Gpu, Result};
+
+/// The run directory named by a directory or a file inside it.
+pub fn run_dir(path: &Path) -> Result<PathBuf> {
+    let dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().unwrap_or(Path::new(".")).to_path_buf()
+    };
+    if !dir.join("config.json").is_file() {
+        return Err(Error::Data(format!(
+            "{} is not a run directory (no config.json); pass the --out directory of a `shadergrad train` run",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
+/// `runs/<model>-<UTC date>-<time>` for a run started now.
+pub fn default_out(model: &str) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + (m <= 2) as i64;
+    PathBuf::from("runs").join(format!(
+        "{model}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    ))
+}
+
+/// Load a finished or interrupted run's model with its trained weights.
+pub fn load_run(gpu: &Gpu, path: &Path) -> Result<(Run, PathBuf)> {
+    let dir = run_dir(path)?;
+    let cfg = TrainConfig::load(&dir.join("config.json"))?;
+    let mut run = Run::new(gpu, cfg)?;
+    run.resume_from(gpu, &dir)?;
+    Ok((run, dir))
+}
+
+/// `shadergrad eval`: the test metrics of a checkpoint, printed.
+pub fn eval(gpu: &Gpu, path: &Path) -> Result<()> {
+    let (run, dir) = load_run(gpu, path)?;
+    let data = mnist::load(&run.cfg.data_dir)?;
+    let m = evaluate(gpu, &run.eval, &data.test)?;
+    let n = data.test.len() as f64;
+    println!(
+        "model {} from {} (step {})",
+        run.model.name(),
+        dir.display(),
+        run.step
+    );
+    println!("test loss {:.4}", m["loss"] / n);
+    if let Some(kl) = m.get("kl") {
+        println!("test kl   {:.4}", kl / n);
+    }
+    if let Some(c) = m.get("correct") {
+        println!("test error {:.2}%", 100.0 * (1.0 - c / n));
+    }
+    Ok(())
+}
+
+/// `shadergrad sample`: samples.png and interpolation.png from a checkpoint into `out`.
+pub fn sample(gpu: &Gpu, path: &Path, out: Option<&Path>, seed: u64) -> Result<()> {
+    let (run, dir) = load_run(gpu, path)?;
+    let Some(dec) = &run.decode else {
+        return Err(Error::Config(format!(
+            "model {} is a classifier and has no decoder to sample",
+            run.model.name()
+        )));
+    };
+    let out = out.map(Path::to_path_buf).unwrap_or(dir);
+    std::fs::create_dir_all(&out)
+        .map_err(|e| Error::Data(format!("cannot create {}: {e}", out.display())))?;
+    grids::write_generative(gpu, dec, run.model.latent_dim(), &out, seed)?;
+    println!(
+        "wrote {} and {}",
+        out.join("samples.png").display(),
+        out.join("interpolation.png").display()
+    );
+    Ok(())
+}
+
+/// `shadergrad bench train`: steady-state training images/s after a warm-up, as the median of
+/// `reps` timed blocks of `steps` steps, then the time per instruction of one step.
+pub fn bench_train(
+    gpu: &Gpu,
+    model: &str,
+    batch: Option<usize>,
+    steps: u64,
+    reps: usize,
+) -> Result<()> {
+    let mut cfg = TrainConfig::for_model(model);
+    if let Some(b) = batch {
+        cfg.batch_size = b;
+    }
+    let data = mnist::load(&cfg.data_dir)?;
+    let mut run = Run::new(gpu, cfg)?;
+    let order = epoch_order(data.train.len(), run.cfg.seed, 0);
+    let all: Vec<&[u32]> = batches(&order, run.cfg.batch_size).collect();
+    let mut scratch = Vec::new();
+    let lr = run.cfg.lr;
+    let mut k = 0usize;
+    let mut block = |run: &mut Run, n: u64| -> Result<f64> {
+        let t = Instant::now();
+        for _ in 0..n {
+            run.train_step(gpu, &data, all[k % all.len()], &mut scratch, lr)?;
+            k += 1;
+        }
+        gpu.sync()?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    block(&mut run, 10)?; // warm-up: the first dispatch of each pipeline JIT-compiles
+    let mut rates: Vec<f64> = (0..reps)
+        .map(|_| block(&mut run, steps).map(|s| (steps as usize * run.cfg.batch_size) as f64 / s))
+        .collect::<Result<_>>()?;
+    rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!("adapter: {}", gpu.describe());
+    println!(
+        "model {} batch {}: {:.0} images/s (median of {reps} x {steps} steps; min {:.0}, max {:.0})",
+        model,
+        run.cfg.batch_size,
+        rates[reps / 2],
+        rates[0],
+        rates[reps - 1]
+    );
+    println!("\none step, per instruction (each timed alone, median of 5 x 20 repeats):");
+    let rows = run.train.program.profile(gpu, 20, 5)?;
+    let total: f64 = rows.iter().map(|r| r.1).sum();
+    for (label, secs, count) in &rows {
+        println!(
+            "{:>8.3} ms {:>5.1}%  {label} ({count} dispatch{})",
+            secs * 1e3,
+            100.0 * secs / total,
+            if *count == 1 { "" } else { "es" }
+        );
+    }
+    println!("{:>8.3} ms  sum of instructions", total * 1e3);
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! The image grids a generative run writes: samples from the prior, reconstructions beside
+//! their inputs, and interpolations z1 cos t + z2 sin t between two prior draws (which keeps
+//! the norm statistics of a standard normal, unlike a straight line).
+//!
+//! Shapes: codes [N, D]; images [N, 784].
+
+use std::path::Path;
+
+use rand::{Rng, SeedableRng};
+
+use crate::data::mnist::{Split, PIXELS, SIDE};
+use crate::train::images::save_grid;
+use crate::train::session::Compiled;
+use crate::{Error, Gpu, Result};
+
+/// Two standard normal draws from a seeded host generator (Box-Muller), for grid codes.
+fn normal_pair(rng: &mut impl Rng) -> (f32, f32) {
+    let u: f64 = 1.0 - rng.random::<f64>(); // (0, 1]: the log stays finite
+    let v: f64 = rng.random::<f64>();
+    let r = (-2.0 * u.ln()).sqrt();
+    let t = 2.0 * std::f64::consts::PI * v;
+    ((r * t.cos()) as f32, (r * t.sin()) as f32)
+}
+
+pub const GRID: usize = 10;
+
+/// `n` values of N(0, 1) from `seed`.
+pub fn prior(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut z = Vec::with_capacity(n + 1);
+    while z.len() < n {
+        let (a, b) = normal_pair(&mut rng);
+        z.push(a);
+        z.push(b);
+    }
+    z.truncate(n);
+    z
+}
+
+/// Decode `codes` ([decode.batch, D]) to images.
+fn decode(gpu: &Gpu, decode: &Compiled, codes: &[f32]) -> Result<Vec<f32>> {
+    gpu.write(decode.program.buf_named("z")?, codes)?;
+    decode.program.step(gpu, 0, &[])?;
+    decode.read(gpu, "probs")
+}
+
+/// samples.png: GRID x GRID decodes of z ~ N(0, I); interpolation.png: GRID rows, each from
+/// z1 to z2 along z1 cos t + z2 sin t, t in [0, pi/2].
+pub fn write_generative(gpu: &Gpu, dec: &Compiled, d: usize, dir: &Path, seed: u64) -> Result<()> {
+    if dec.batch != GRID * GRID {
+        return Err(Error::Config(format!(
+            "decode graph batch {} is not {}",
+            dec.batch,
+            GRID * GRID
+        )));
+    }
+    let samples = decode(gpu, dec, &prior(GRID * GRID * d, seed))?;
+    save_grid(&dir.join("samples.png"), &samples, SIDE, SIDE, GRID)?;
+    let ends = prior(2 * GRID * d, seed ^ 0x5eed);
+    let mut codes = Vec::with_capacity(GRID * GRID * d);
+    for row in 0..GRID {
+        let (z1, z2) = (
+            &ends[2 * row * d..(2 * row + 1) * d],
+            &ends[(2 * row + 1) * d..(2 * row + 2) * d],
+        );
+        for step in 0..GRID {
+            let t = std::f32::consts::FRAC_PI_2 * step as f32 / (GRID - 1) as f32;
+            codes.extend(z1.iter().zip(z2).map(|(a, b)| a * t.cos() + b * t.sin()));
+        }
+    }
+    let interp = decode(gpu, dec, &codes)?;
+    save_grid(&dir.join("interpolation.png"), &interp, SIDE, SIDE, GRID)
+}
+
+/// reconstructions.png: rows of GRID test images, each followed by a row of their
+/// reconstructions (read from the eval graph after its last batch: the last images).
+pub fn write_reconstructions(gpu: &Gpu, eval: &Compiled, split: &Split, dir: &Path) -> Result<()> {
+    let probs = eval.read(gpu, "probs")?;
+    let first = split.len() - eval.batch; // the last evaluated batch
+    let pairs = (eval.batch / GRID).min(5);
+    let mut tiles = Vec::with_capacity(2 * pairs * GRID * PIXELS);
+    for r in 0..pairs {
+        let rows = r * GRID..(r + 1) * GRID;
+        tiles.extend_from_slice(
+            &split.images[(first + rows.start) * PIXELS..(first + rows.end) * PIXELS],
+        );
+        tiles.extend_from_slice(&probs[rows.start * PIXELS..rows.end * PIXELS]);
+    }
+    save_grid(&dir.join("reconstructions.png"), &tiles, SIDE, SIDE, GRID)
+}

@@ -1,0 +1,153 @@
+//! Training end to end on the bundled MNIST: every model learns, checkpoints round-trip
+//! exactly, resuming equals an unbroken run, and bad runs fail with clear errors.
+mod common;
+use common::{gpu, small_mnist};
+use shadergrad::data::batch::{batches, epoch_order};
+use shadergrad::data::mnist;
+use shadergrad::models::NAMES;
+use shadergrad::train::checkpoint::TensorFile;
+use shadergrad::train::config::TrainConfig;
+use shadergrad::train::trainer::{self, Run};
+use shadergrad::Error;
+
+/// 2,000 training and 500 test images keep the per-epoch evaluation of these runs short.
+fn config(model: &str, out: &std::path::Path, data: &std::path::Path) -> TrainConfig {
+    let mut cfg = TrainConfig::for_model(model);
+    cfg.out = out.to_path_buf();
+    cfg.data_dir = data.to_path_buf();
+    cfg.log_every = 10;
+    cfg
+}
+
+#[test]
+fn every_model_loss_falls_over_its_first_50_steps() {
+    let gpu = gpu();
+    let data = mnist::load(&mnist::default_dir()).unwrap();
+    for model in NAMES {
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = Run::new(gpu, config(model, dir.path(), &mnist::default_dir())).unwrap();
+        let order = epoch_order(data.train.len(), 1, 0);
+        let mut scratch = Vec::new();
+        let mut per_step = Vec::new();
+        for idx in batches(&order, run.cfg.batch_size).take(50) {
+            run.train.reset_metrics(gpu).unwrap();
+            let lr = run.cfg.lr;
+            run.train_step(gpu, &data, idx, &mut scratch, lr).unwrap();
+            per_step.push(run.train.metrics(gpu).unwrap()["loss"] / idx.len() as f64);
+        }
+        let first: f64 = per_step[..10].iter().sum::<f64>() / 10.0;
+        let last: f64 = per_step[40..].iter().sum::<f64>() / 10.0;
+        assert!(
+            per_step.iter().all(|l| l.is_finite()),
+            "{model}: {per_step:?}"
+        );
+        assert!(
+            last < 0.9 * first,
+            "{model}: loss {first:.4} over steps 1-10 but {last:.4} over 41-50"
+        );
+    }
+}
+
+#[test]
+fn checkpoint_round_trip_is_exact() {
+    let gpu = gpu();
+    let data = small_mnist(2000, 500);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config("bn-vae", dir.path(), data.path());
+    cfg.epochs = 1;
+    cfg.max_steps = Some(7);
+    trainer::train(gpu, cfg.clone(), None).unwrap();
+    let saved = TensorFile::load(&dir.path().join("checkpoint.safetensors")).unwrap();
+    let mut run = Run::new(gpu, cfg).unwrap();
+    run.resume_from(gpu, dir.path()).unwrap();
+    assert_eq!(run.step, 7);
+    let loaded = run.store.to_tensor_file(gpu).unwrap();
+    for (name, t) in &loaded.tensors {
+        assert_eq!(&saved.tensors[name], t, "{name} changed in the round trip");
+    }
+    assert!(
+        saved.tensors.contains_key("mu_bn.running_var"),
+        "batch-norm state is saved"
+    );
+}
+
+#[test]
+fn resuming_gives_the_same_weights_as_an_unbroken_run() {
+    let gpu = gpu();
+    let data = small_mnist(2000, 500);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut cfg = config("vae", a.path(), data.path());
+    cfg.epochs = 3; // 15 steps per epoch on 2,000 images
+    cfg.max_steps = Some(40);
+    trainer::train(gpu, cfg.clone(), None).unwrap();
+    let mut half = config("vae", b.path(), data.path());
+    half.epochs = 3;
+    half.max_steps = Some(20); // stops mid-way through the second epoch
+    trainer::train(gpu, half.clone(), None).unwrap();
+    half.max_steps = Some(40);
+    trainer::train(gpu, half, Some(b.path())).unwrap();
+    let x = TensorFile::load(&a.path().join("checkpoint.safetensors")).unwrap();
+    let y = TensorFile::load(&b.path().join("checkpoint.safetensors")).unwrap();
+    assert_eq!(x.metadata["step"], "40");
+    assert_eq!(
+        x, y,
+        "a run resumed at step 20 must end where the unbroken run does"
+    );
+}
+
+#[test]
+fn a_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
+    let gpu = gpu();
+    let data = small_mnist(2000, 500);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config("vae", dir.path(), data.path());
+    cfg.epochs = 1;
+    cfg.max_steps = Some(10);
+    trainer::train(gpu, cfg.clone(), None).unwrap();
+    let good = std::fs::read(dir.path().join("checkpoint.safetensors")).unwrap();
+    cfg.max_steps = Some(200);
+    cfg.lr = 1e30; // the first update sends the weights to infinity
+    match trainer::train(gpu, cfg, Some(dir.path())) {
+        Err(Error::Numeric(msg)) => {
+            assert!(msg.contains("step") && msg.contains("checkpoint"), "{msg}")
+        }
+        other => panic!("expected a numeric failure, got {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read(dir.path().join("checkpoint.safetensors")).unwrap(),
+        good
+    );
+}
+
+#[test]
+fn a_batch_too_large_for_the_adapter_is_a_limit_error() {
+    let gpu = gpu();
+    let data = small_mnist(2000, 500);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config("vae", dir.path(), data.path());
+    // 50,000 x 784 floats = 157 MB: over lavapipe's 128 MiB per binding (any adapter with a
+    // larger limit still refuses the VAE's [B, 784] buffers somewhere below 2^32 bytes).
+    cfg.batch_size = 50_000;
+    match Run::new(gpu, cfg) {
+        Err(Error::Limit(msg)) => assert!(msg.contains("smaller batch"), "{msg}"),
+        Err(e) => panic!("expected a limit error, got {e}"),
+        Ok(_) if gpu.limits.max_storage_buffer_binding_size >= 50_000 * 784 * 4 => {}
+        Ok(_) => panic!("an oversized batch was accepted"),
+    }
+}
+
+#[test]
+fn a_checkpoint_of_another_model_is_refused() {
+    let gpu = gpu();
+    let data = small_mnist(2000, 500);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config("vae", dir.path(), data.path());
+    cfg.epochs = 1;
+    cfg.max_steps = Some(2);
+    trainer::train(gpu, cfg, None).unwrap();
+    let mut other = Run::new(gpu, config("bn-vae", dir.path(), data.path())).unwrap();
+    match other.resume_from(gpu, dir.path()) {
+        Err(Error::Data(msg)) => assert!(msg.contains("'vae' model"), "{msg}"),
+        other => panic!("expected a data error, got {:?}", other.err()),
+    }
+}
