@@ -1,5 +1,7 @@
 //! BN-VAE (Zhu et al. 2020), scaled variant: the VAE with batch norm (no learned affine) on
-//! the encoder's mu and log-variance, rescaled per latent dimension by a learned theta:
+//! the encoder's mu and on its sigma head, rescaled per latent dimension by a learned theta.
+//! As in the reference implementations, the sigma head is the log-variance (batch-normalising
+//! sigma itself makes it cross 0, where log sigma^2 and the KL diverge: tried, NaN by step 400):
 //!
 //!   mu     = BN(mu_raw)     * gamma_mu,     gamma_mu    = sqrt(tau + (1 - tau) sigmoid(theta))
 //!   logvar = BN(logvar_raw) * gamma_sigma,  gamma_sigma = sqrt((1 - tau) sigmoid(-theta))
