@@ -179,6 +179,18 @@ impl ParamStore {
         gpu.view(buf, 0, buf.len())
     }
 
+    /// The number of learned values (without the arena's alignment gaps).
+    pub fn len(&self) -> usize {
+        self.entries
+            .values()
+            .map(|e| e.shape.iter().product::<usize>())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Parameter names in declaration order.
     pub fn names(&self) -> &[String] {
         &self.order

@@ -238,6 +238,13 @@ pub fn train(gpu: &Gpu, cfg: TrainConfig, resume: Option<&Path>) -> Result<Vec<E
     if let Some(from) = resume {
         run.resume_from(gpu, from)?;
     }
+    let p = &run.train.program;
+    println!(
+        "{} parameters; step memory plan: {:.1} MiB of activations and gradients ({:.1} MiB without reuse)",
+        run.store.len(),
+        p.transient_bytes as f64 / 1048576.0,
+        p.unplanned_bytes as f64 / 1048576.0
+    );
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::Data(format!("cannot create {}: {e}", dir.display())))?;
     run.cfg.save(&dir.join("config.json"))?;
