@@ -1,8 +1,11 @@
-// Elementwise family (f32 storage): unary ops y = f(x) and their backward dx = dy * f'(.),
-// binary ops y = a op b and their backward, a broadcast row bias, axpy and fill.
+// Elementwise family: unary ops y = f(x) and their backward dx = dy * f'(.), binary ops
+// y = a op b and their backward, a broadcast row bias, axpy and fill.
 // The op is a pipeline-override constant OP, so each op is its own specialised pipeline
-// (selected by the Rust twin's `Unary` / `Binary` enums) while this file stays valid, plain WGSL.
-// shaders/elementwise_f16.wgsl is the same file on f16 storage; keep the two in step.
+// (selected by the Rust twin's `Unary` / `Binary` enums) with no text substitution.
+// One file for two storage types: the buffers hold `Elem`, f32 or f16 by the prelude
+// (shaders/storage_f32.wgsl or storage_f16.wgsl, families Elementwise / ElementwiseF16). The
+// math is always f32: loads widen with f32(.), stores round once with Elem(.) (identities on
+// f32 storage).
 //
 // Shapes: every buffer is [n] (any tensor, flattened), except add_row_bias: x, y [B, F] with
 // n = B*F and bias [F] (cols = F).
@@ -44,11 +47,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-@group(0) @binding(5) var<storage, read_write> db: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<Elem>;
+@group(0) @binding(2) var<storage, read> b: array<Elem>;
+@group(0) @binding(3) var<storage, read> dy: array<Elem>;
+@group(0) @binding(4) var<storage, read_write> y: array<Elem>;
+@group(0) @binding(5) var<storage, read_write> db: array<Elem>;
 
 // Linear element index from a grid folded over x, y, z (see Gpu::grid).
 fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
@@ -156,7 +159,7 @@ fn unary_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
                  @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wg, nwg, lid);
     if i >= p.n { return; }
-    y[i] = forward_op(x[i]);
+    y[i] = Elem(forward_op(f32(x[i])));
 }
 
 // x = saved tensor, y = dx.
@@ -165,7 +168,7 @@ fn unary_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
                   @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wg, nwg, lid);
     if i >= p.n { return; }
-    y[i] = acc(p.beta, y[i], dy[i] * derivative(x[i]));
+    y[i] = Elem(acc(p.beta, f32(y[i]), f32(dy[i]) * derivative(f32(x[i]))));
 }
 
 @compute @workgroup_size(WG)
@@ -173,7 +176,7 @@ fn binary_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
                   @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wg, nwg, lid);
     if i >= p.n { return; }
-    y[i] = binary_op(x[i], b[i]);
+    y[i] = Elem(binary_op(f32(x[i]), f32(b[i])));
 }
 
 // add: da = dy, db = dy; sub: da = dy, db = -dy. Reads neither a nor b.
@@ -183,9 +186,9 @@ fn binary_backward_linear(@builtin(workgroup_id) wg: vec3<u32>,
                           @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wg, nwg, lid);
     if i >= p.n { return; }
-    let g = dy[i];
-    y[i] = acc(p.beta, y[i], g);
-    db[i] = acc(p.beta2, db[i], select(g, -g, OP == OP_SUB));
+    let g = f32(dy[i]);
+    y[i] = Elem(acc(p.beta, f32(y[i]), g));
+    db[i] = Elem(acc(p.beta2, f32(db[i]), select(g, -g, OP == OP_SUB)));
 }
 
 // mul: da = dy * b, db = dy * a.
@@ -194,9 +197,9 @@ fn binary_backward_mul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgr
                        @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wg, nwg, lid);
     if i >= p.n { return; }
-    let g = dy[i];
-    y[i] = acc(p.beta, y[i], g * b[i]);
-    db[i] = acc(p.beta2, db[i], g * x[i]);
+    let g = f32(dy[i]);
+    y[i] = Elem(acc(p.beta, f32(y[i]), g * f32(b[i])));
+    db[i] = Elem(acc(p.beta2, f32(db[i]), g * f32(x[i])));
 }
 
 // y[r, c] = x[r, c] + bias[c]. Its backward dbias (a column sum) lives in the reduce family;
@@ -206,7 +209,7 @@ fn add_row_bias(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
                 @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wg, nwg, lid);
     if i >= p.n { return; }
-    y[i] = x[i] + b[i % p.cols];
+    y[i] = Elem(f32(x[i]) + f32(b[i % p.cols]));
 }
 
 // y = y + alpha * x (gradient accumulation, SGD-style updates).
@@ -215,7 +218,7 @@ fn axpy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wg, nwg, lid);
     if i >= p.n { return; }
-    y[i] = fma(p.alpha, x[i], y[i]);
+    y[i] = Elem(fma(p.alpha, f32(x[i]), f32(y[i])));
 }
 
 // y = alpha.
@@ -224,5 +227,5 @@ fn fill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wg, nwg, lid);
     if i >= p.n { return; }
-    y[i] = p.alpha;
+    y[i] = Elem(p.alpha);
 }

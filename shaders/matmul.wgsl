@@ -1,4 +1,7 @@
-// Matmul family: C[M,N] = op(A) op(B) (+ C if accumulating) (+ bias[N]) (then ReLU), f32.
+// Matmul family: C[M,N] = op(A) op(B) (+ C if accumulating) (+ bias[N]) (then ReLU).
+// One file for two storage types: A, B, bias and C hold `Elem`, f32 or f16 by the prelude
+// (shaders/storage_f32.wgsl or storage_f16.wgsl, families Matmul / MatmulF16); every sum is in
+// f32 (loads widen, stores round once; on f32 storage both conversions are identities).
 //
 // Shapes (row-major): NN: A [M,K], B [K,N]      (dX = dY W)
 //                     NT: A [M,K], B [N,K]      (Linear forward: X W^T with W [out,in])
@@ -9,7 +12,7 @@
 // stored [K,N] or (B_NK) [N,K]; D is C, or (TRANS) C^T so that lanes run along C's rows:
 // C^T = op(B)^T op(A)^T, i.e. the twin swaps A and B, flips A_KM/B_NK and the stores write
 // C[n][m] (params m, n are D's sizes). That suits narrow outputs such as C [128, 20].
-// Every buffer is viewed as vec4s (one declaration per binding): the exact path loads whole
+// Every buffer is viewed as vec4<Elem>s (one declaration per binding): the exact path loads whole
 // vec4s, the general path loads single components `buf[e >> 2][e & 3]`.
 //
 // Overrides: A_KM, B_NK, TRANS as above; EXACT = the vec4-loaded dimensions and K are
@@ -53,10 +56,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a: array<vec4<Elem>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<Elem>>;
+@group(0) @binding(3) var<storage, read> bias: array<vec4<Elem>>;
+@group(0) @binding(4) var<storage, read_write> c: array<vec4<Elem>>;
 
 // ---- loads ---------------------------------------------------------------------------------
 // Indices past the end are clamped into the buffer: they only feed rows/cols that are never
@@ -64,22 +67,22 @@ struct Params {
 
 fn a_at(e: u32) -> f32 {
     let i = min(e, arrayLength(&a) * 4u - 1u);
-    return a[i >> 2u][i & 3u];
+    return f32(a[i >> 2u][i & 3u]);
 }
 fn b_at(e: u32) -> f32 {
     let i = min(e, arrayLength(&b) * 4u - 1u);
-    return b[i >> 2u][i & 3u];
+    return f32(b[i >> 2u][i & 3u]);
 }
 // Four consecutive elements from element e (a multiple of 4 on the exact path).
 fn a4(e: u32) -> vec4<f32> {
     if EXACT {
-        return a[min(e >> 2u, arrayLength(&a) - 1u)];
+        return vec4<f32>(a[min(e >> 2u, arrayLength(&a) - 1u)]);
     }
     return vec4(a_at(e), a_at(e + 1u), a_at(e + 2u), a_at(e + 3u));
 }
 fn b4(e: u32) -> vec4<f32> {
     if EXACT {
-        return b[min(e >> 2u, arrayLength(&b) - 1u)];
+        return vec4<f32>(b[min(e >> 2u, arrayLength(&b) - 1u)]);
     }
     return vec4(b_at(e), b_at(e + 1u), b_at(e + 2u), b_at(e + 3u));
 }
@@ -137,11 +140,11 @@ fn bias4_at(n: u32) -> vec4<f32> {
     var v = vec4(0.0);
     if p.epi != EPI_NONE && !TRANS {
         if EXACT {
-            v = bias[min(n, p.n - 4u) >> 2u];
+            v = vec4<f32>(bias[min(n, p.n - 4u) >> 2u]);
         } else {
             let j = min(vec4(n, n + 1u, n + 2u, n + 3u), vec4(p.n - 1u));
-            v = vec4(bias[j.x >> 2u][j.x & 3u], bias[j.y >> 2u][j.y & 3u],
-                     bias[j.z >> 2u][j.z & 3u], bias[j.w >> 2u][j.w & 3u]);
+            v = vec4<f32>(vec4(bias[j.x >> 2u][j.x & 3u], bias[j.y >> 2u][j.y & 3u],
+                               bias[j.z >> 2u][j.z & 3u], bias[j.w >> 2u][j.w & 3u]));
         }
     }
     return v;
@@ -155,7 +158,7 @@ fn finish(old: vec4<f32>, acc: vec4<f32>, bias4: vec4<f32>) -> vec4<f32> {
 
 fn c_at(e: u32) -> f32 {
     let i = min(e, arrayLength(&c) * 4u - 1u);
-    return c[i >> 2u][i & 3u];
+    return f32(c[i >> 2u][i & 3u]);
 }
 
 // beta * C at e, e + s, e + 2s, e + 3s when accumulating, else 0: a plain write never reads C
@@ -177,13 +180,13 @@ fn store4(r: u32, n: u32, v: vec4<f32>, bias4: vec4<f32>) {
         // D[r][n + j] is C[n + j][r] (C is [p.n, p.m]); the bias is per column of C.
         var bias_r = 0.0;
         if p.epi != EPI_NONE {
-            bias_r = bias[r >> 2u][r & 3u];
+            bias_r = f32(bias[r >> 2u][r & 3u]);
         }
         let e = n * p.m + r;
         let out = finish(old4(e, p.m), v, vec4(bias_r));
         for (var j = 0u; j < 4u; j++) {
             if n + j < p.n {
-                c[(e + j * p.m) >> 2u][(e + j * p.m) & 3u] = out[j];
+                c[(e + j * p.m) >> 2u][(e + j * p.m) & 3u] = Elem(out[j]);
             }
         }
         return;
@@ -193,15 +196,15 @@ fn store4(r: u32, n: u32, v: vec4<f32>, bias4: vec4<f32>) {
         // N % 4 == 0: the four columns are one aligned vec4 of C.
         var old = vec4(0.0);
         if p.beta != 0.0 {
-            old = p.beta * c[e >> 2u];
+            old = p.beta * vec4<f32>(c[e >> 2u]);
         }
-        c[e >> 2u] = finish(old, v, bias4);
+        c[e >> 2u] = vec4<Elem>(finish(old, v, bias4));
         return;
     }
     let out = finish(old4(e, 1u), v, bias4);
     for (var j = 0u; j < 4u; j++) {
         if n + j < p.n {
-            c[(e + j) >> 2u][(e + j) & 3u] = out[j];
+            c[(e + j) >> 2u][(e + j) & 3u] = Elem(out[j]);
         }
     }
 }
@@ -331,9 +334,9 @@ fn store1(r: u32, n: u32, v: f32) {
     let e = r * p.n + n;
     var bn = 0.0;
     if p.epi != EPI_NONE {
-        bn = bias[n >> 2u][n & 3u];
+        bn = f32(bias[n >> 2u][n & 3u]);
     }
-    c[e >> 2u][e & 3u] = finish(old4(e, 0u), vec4(v), vec4(bn)).x;
+    c[e >> 2u][e & 3u] = Elem(finish(old4(e, 0u), vec4(v), vec4(bn)).x);
 }
 
 // Workgroup `id` covers the 64x64 tile (rows 64 rb, cols 64 cb); thread (tx, ty) owns rows

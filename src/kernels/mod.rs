@@ -23,7 +23,9 @@ pub mod shuffle;
 
 use crate::{Gpu, Result};
 
-/// The shader families. Each maps to one WGSL file (plus shared preludes it builds on).
+/// The shader families. Each maps to one WGSL file (plus shared preludes it builds on); the
+/// f32/f16 twins (Matmul/MatmulF16, Elementwise/ElementwiseF16) share their file and differ
+/// only in the storage prelude that defines its element type `Elem`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     Matmul,
@@ -42,6 +44,8 @@ pub enum Family {
 }
 
 const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
+const STORAGE_F32: &str = include_str!("../../shaders/storage_f32.wgsl");
+const STORAGE_F16: &str = include_str!("../../shaders/storage_f16.wgsl");
 
 impl Family {
     pub const ALL: [Family; 13] = [
@@ -60,13 +64,11 @@ impl Family {
         Family::Probe,
     ];
 
-    /// The family's own file under shaders/.
+    /// The family's own file under shaders/ (shared by the f32 and f16 twins).
     pub fn file(self) -> &'static str {
         match self {
-            Family::Matmul => "matmul.wgsl",
-            Family::MatmulF16 => "matmul_f16.wgsl",
-            Family::Elementwise => "elementwise.wgsl",
-            Family::ElementwiseF16 => "elementwise_f16.wgsl",
+            Family::Matmul | Family::MatmulF16 => "matmul.wgsl",
+            Family::Elementwise | Family::ElementwiseF16 => "elementwise.wgsl",
             Family::Reduce => "reduce.wgsl",
             Family::BatchNorm => "batchnorm.wgsl",
             Family::Random => "random.wgsl",
@@ -81,10 +83,10 @@ impl Family {
 
     fn own_source(self) -> &'static str {
         match self {
-            Family::Matmul => include_str!("../../shaders/matmul.wgsl"),
-            Family::MatmulF16 => include_str!("../../shaders/matmul_f16.wgsl"),
-            Family::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
-            Family::ElementwiseF16 => include_str!("../../shaders/elementwise_f16.wgsl"),
+            Family::Matmul | Family::MatmulF16 => include_str!("../../shaders/matmul.wgsl"),
+            Family::Elementwise | Family::ElementwiseF16 => {
+                include_str!("../../shaders/elementwise.wgsl")
+            }
             Family::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
             Family::Random => include_str!("../../shaders/random.wgsl"),
@@ -97,9 +99,13 @@ impl Family {
         }
     }
 
-    /// Shared WGSL the family's file builds on (WGSL has no #include; we prepend).
+    /// Shared WGSL the family's file builds on (WGSL has no #include; we prepend). The f16
+    /// storage prelude opens with `enable f16;`, which must be the module's first text, so it
+    /// always comes first.
     pub fn preludes(self) -> &'static [&'static str] {
         match self {
+            Family::Matmul | Family::Elementwise => &[STORAGE_F32],
+            Family::MatmulF16 | Family::ElementwiseF16 => &[STORAGE_F16],
             Family::Random | Family::Shuffle => &[PHILOX],
             _ => &[],
         }

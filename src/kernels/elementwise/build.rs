@@ -1,22 +1,22 @@
-//! The dispatch builders behind the f32 and f16 twins: one per entry point, generic over the
-//! storage (`Storage` picks the shader file and the buffers' dtype).
+//! The dispatch builders behind the f32 and f16 twins: one per entry point, taking the buffers'
+//! dtype (F32 or F16), which also picks the family, i.e. the storage prelude.
 
 use super::args::{beta, bind, count, read, write, Arg};
-use super::{Binary, Params, Storage, Unary, B, DB, DY, WG, X, Y};
+use super::{family, Binary, Params, Unary, B, DB, DY, WG, X, Y};
 use crate::kernels::grid_1d;
-use crate::{shape_err, Buf, Dispatch, Gpu, KernelKey, Result};
+use crate::{shape_err, Buf, DType, Dispatch, Gpu, KernelKey, Result};
 
 /// Build a 1-D dispatch of `entry` (one thread per element) over `params.n` elements.
 fn launch(
     gpu: &Gpu,
-    st: Storage,
+    dtype: DType,
     entry: &'static str,
     op: Option<u32>,
     params: Params,
     args: &[Arg],
 ) -> Result<Dispatch> {
-    let bufs = bind(entry, st.dtype(), args)?;
-    let mut key = KernelKey::new(st.family(), entry).with("WG", WG as f64);
+    let bufs = bind(entry, dtype, args)?;
+    let mut key = KernelKey::new(family(dtype), entry).with("WG", WG as f64);
     if let Some(op) = op {
         key = key.with("OP", op as f64);
     }
@@ -33,19 +33,19 @@ fn params(what: &str, n: usize) -> Result<Params> {
     })
 }
 
-pub(super) fn unary_in(gpu: &Gpu, st: Storage, op: Unary, x: &Buf, y: &Buf) -> Result<Dispatch> {
+pub(super) fn unary_in(gpu: &Gpu, dtype: DType, op: Unary, x: &Buf, y: &Buf) -> Result<Dispatch> {
     let n = x.len();
     let p = Params {
         alpha: op.alpha(),
         ..params("unary_forward", n)?
     };
     let args = [read("x", X, x, n), write("y", Y, y, n)];
-    launch(gpu, st, "unary_forward", Some(op.code()), p, &args)
+    launch(gpu, dtype, "unary_forward", Some(op.code()), p, &args)
 }
 
 pub(super) fn unary_backward_in(
     gpu: &Gpu,
-    st: Storage,
+    dtype: DType,
     op: Unary,
     saved: &Buf,
     dy: &Buf,
@@ -63,12 +63,12 @@ pub(super) fn unary_backward_in(
         read("dy", DY, dy, n),
         write("dx", Y, dx, n),
     ];
-    launch(gpu, st, "unary_backward", Some(op.code()), p, &args)
+    launch(gpu, dtype, "unary_backward", Some(op.code()), p, &args)
 }
 
 pub(super) fn binary_in(
     gpu: &Gpu,
-    st: Storage,
+    dtype: DType,
     op: Binary,
     a: &Buf,
     b: &Buf,
@@ -77,13 +77,13 @@ pub(super) fn binary_in(
     let n = a.len();
     let args = [read("a", X, a, n), read("b", B, b, n), write("y", Y, y, n)];
     let p = params("binary_forward", n)?;
-    launch(gpu, st, "binary_forward", Some(op.code()), p, &args)
+    launch(gpu, dtype, "binary_forward", Some(op.code()), p, &args)
 }
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn binary_backward_in(
     gpu: &Gpu,
-    st: Storage,
+    dtype: DType,
     op: Binary,
     a: &Buf,
     b: &Buf,
@@ -108,18 +108,18 @@ pub(super) fn binary_backward_in(
     let entry = match op {
         Binary::Add | Binary::Sub => {
             // Reads neither a nor b: they are only length-checked, never bound.
-            bind("binary_backward", st.dtype(), &args)?;
+            bind("binary_backward", dtype, &args)?;
             args.drain(..2);
             "binary_backward_linear"
         }
         Binary::Mul => "binary_backward_mul",
     };
-    launch(gpu, st, entry, Some(op.code()), p, &args)
+    launch(gpu, dtype, entry, Some(op.code()), p, &args)
 }
 
 pub(super) fn add_row_bias_in(
     gpu: &Gpu,
-    st: Storage,
+    dtype: DType,
     x: &Buf,
     bias: &Buf,
     y: &Buf,
@@ -139,10 +139,10 @@ pub(super) fn add_row_bias_in(
         read("bias", B, bias, f),
         write("y", Y, y, n),
     ];
-    launch(gpu, st, "add_row_bias", None, p, &args)
+    launch(gpu, dtype, "add_row_bias", None, p, &args)
 }
 
-pub(super) fn axpy_in(gpu: &Gpu, st: Storage, alpha: f32, x: &Buf, y: &Buf) -> Result<Dispatch> {
+pub(super) fn axpy_in(gpu: &Gpu, dtype: DType, alpha: f32, x: &Buf, y: &Buf) -> Result<Dispatch> {
     let n = x.len();
     let p = Params {
         alpha,
@@ -150,7 +150,7 @@ pub(super) fn axpy_in(gpu: &Gpu, st: Storage, alpha: f32, x: &Buf, y: &Buf) -> R
     };
     launch(
         gpu,
-        st,
+        dtype,
         "axpy",
         None,
         p,
@@ -158,11 +158,11 @@ pub(super) fn axpy_in(gpu: &Gpu, st: Storage, alpha: f32, x: &Buf, y: &Buf) -> R
     )
 }
 
-pub(super) fn fill_in(gpu: &Gpu, st: Storage, value: f32, y: &Buf) -> Result<Dispatch> {
+pub(super) fn fill_in(gpu: &Gpu, dtype: DType, value: f32, y: &Buf) -> Result<Dispatch> {
     let n = y.len();
     let p = Params {
         alpha: value,
         ..params("fill", n)?
     };
-    launch(gpu, st, "fill", None, p, &[write("y", Y, y, n)])
+    launch(gpu, dtype, "fill", None, p, &[write("y", Y, y, n)])
 }

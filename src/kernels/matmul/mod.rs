@@ -1,11 +1,12 @@
-//! Twin of shaders/matmul.wgsl (f32) and shaders/matmul_f16.wgsl (f16 storage, f32 sums):
+//! Twin of shaders/matmul.wgsl on f32 storage (family Matmul) and on f16 storage with f32 sums
+//! (family MatmulF16: the same file after the f16 storage prelude):
 //! C = op(A) op(B), optionally + C (gradient accumulation), + bias[N], then ReLU.
 //!
 //! Shapes (row-major): NN: A [M,K], B [K,N]; NT: A [M,K], B [N,K] (Linear forward with
 //! W [out,in]); TN: A [K,M], B [K,N] (weight gradient dW = dY^T X). C [M,N], bias [N].
 //! A Linear layer's backward needs no transposes: dX = dY W is NN, dW = dY^T X is TN.
 //!
-//! Two kernels per file: `matmul_rb` (register-blocked, no workgroup memory: CPU adapters such
+//! Two kernels in the file: `matmul_rb` (register-blocked, no workgroup memory: CPU adapters such
 //! as lavapipe; run on C or, for narrow outputs, on C^T) and `matmul_tiled` (workgroup-memory
 //! tiles: GPUs). `plan` picks one per adapter and shape; `MatmulSpec::variant` overrides it.
 
@@ -16,6 +17,7 @@ pub use plan::{Plan, RB_COLS, RB_ROWS, TILE};
 
 use bytemuck::{Pod, Zeroable};
 
+use crate::kernels::elementwise::on_f32_and_f16;
 use crate::kernels::Family;
 use crate::{shape_err, Buf, DType, Dispatch, Error, Gpu, Result};
 
@@ -104,8 +106,8 @@ impl MatmulSpec {
     }
 }
 
-/// Binding 0 of both files (mirrors the WGSL `Params`). m, n are the sizes of the matrix the
-/// kernel computes (C, or C^T for the transposed plan).
+/// Binding 0 (mirrors the WGSL `Params`). m, n are the sizes of the matrix the kernel computes
+/// (C, or C^T for the transposed plan).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct Params {
@@ -121,30 +123,11 @@ pub struct Params {
     pub pad: u32,
 }
 
-/// C = op(A) op(B) (+ C) (+ bias) (ReLU), all buffers f32.
-/// `bias` must be given (length N) exactly when the epilogue uses it.
-pub fn matmul(
-    gpu: &Gpu,
-    spec: &MatmulSpec,
-    a: &Buf,
-    b: &Buf,
-    bias: Option<&Buf>,
-    c: &Buf,
-) -> Result<Dispatch> {
-    build(gpu, Family::Matmul, DType::F32, spec, a, b, bias, c)
-}
-
-/// The same with f16 buffers (A, B, bias, C); products are summed in f32.
-/// Needs SHADER_F16 (`Gpu::has_f16`).
-pub fn matmul_f16(
-    gpu: &Gpu,
-    spec: &MatmulSpec,
-    a: &Buf,
-    b: &Buf,
-    bias: Option<&Buf>,
-    c: &Buf,
-) -> Result<Dispatch> {
-    build(gpu, Family::MatmulF16, DType::F16, spec, a, b, bias, c)
+on_f32_and_f16! {
+    /// C = op(A) op(B) (+ C) (+ bias) (ReLU), all buffers f32 (`matmul_f16`: all f16, products
+    /// summed in f32). `bias` must be given (length N) exactly when the epilogue uses it.
+    matmul, matmul_f16 => build(
+        spec: &MatmulSpec, a: &Buf, b: &Buf, bias: Option<&Buf>, c: &Buf);
 }
 
 /// Check a spec against its buffers: sizes, lengths, element types, bias presence.
@@ -229,10 +212,9 @@ pub fn check(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The dispatch on `dtype` storage (F32 or F16: the family, i.e. the storage prelude, follows).
 fn build(
     gpu: &Gpu,
-    family: Family,
     dtype: DType,
     spec: &MatmulSpec,
     a: &Buf,
@@ -241,6 +223,10 @@ fn build(
     c: &Buf,
 ) -> Result<Dispatch> {
     check(spec, dtype, a, b, bias, c)?;
+    let family = match dtype {
+        DType::F16 => Family::MatmulF16,
+        _ => Family::Matmul,
+    };
     let plan = Plan::new(gpu, spec);
     let groups = gpu.grid((plan.row_blocks * plan.col_blocks) as u64)?;
     // Without an epilogue the shader never reads binding 3, but it is statically used, so
