@@ -147,7 +147,7 @@ impl Gpu {
             .iter()
             .map(|(n, bits)| (*n, f64::from_bits(*bits)))
             .collect();
-        let label = format!("{}::{}", key.family.file(), key.entry);
+        let label = format!("{:?}::{} ({})", key.family, key.entry, key.family.file());
         let pipeline = self.scoped(&format!("building pipeline {label}"), || {
             self.device
                 .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
