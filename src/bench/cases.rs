@@ -55,7 +55,7 @@ const MIB: usize = 1 << 20;
 /// Probe sizes: 64 MiB per buffer is far beyond any CPU cache, so copies run from memory.
 const COPY_FLOATS: usize = 64 * MIB / 4;
 const FMA_INVOCATIONS: usize = 16_384;
-const FMA_ITERS: u32 = 1024;
+const FMA_ITERS: u32 = 2048;
 
 /// The ceiling probes. Their best GB/s (copies) and best GFLOP/s (FMA chains) are the
 /// ceilings the other cases are measured against.
@@ -93,7 +93,7 @@ pub fn probes() -> Vec<Case> {
     for chains in [2u32, 4, 8] {
         cases.push(Case::new(
             &format!("probe fma_peak x{chains}"),
-            format!("{FMA_INVOCATIONS} inv x {chains} vec4 x {FMA_ITERS} it"),
+            format!("{FMA_INVOCATIONS} inv x {chains} vec4 x {FMA_ITERS} steps"),
             probe::fma_flops(FMA_INVOCATIONS, chains, FMA_ITERS),
             (FMA_INVOCATIONS * 4) as f64,
             move |gpu| {
