@@ -31,6 +31,9 @@ fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 
 // Workgroup w copies vec4s [w WG PER, (w + 1) WG PER): invocation lid takes every WG-th one,
 // so each pass of the loop touches one contiguous run of WG vec4s.
+// On lavapipe this reaches only ~55% of the driver's copy: every lane's load and store is a
+// scalar access per component behind a bounds check, so vec4 (4 components per lane access)
+// and PER > 1 help, but no layout tried closes the gap (BENCHMARKS.md lists them).
 @compute @workgroup_size(WG)
 fn copy_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
