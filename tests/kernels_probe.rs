@@ -32,7 +32,16 @@ fn copy_vec4_copies_every_element() {
 fn fma_peak_writes_the_chain_sums() {
     let gpu = gpu();
     // The chains contract towards 1 (a = 0.999), so f32 rounding does not grow with iters.
-    for (n, chains, iters) in [(1usize, 1u32, 0u32), (77, 3, 17), (1030, 8, 64)] {
+    // Steps run 16 at a time in the main loop, then one at a time: 15, 16 and 17 steps cover
+    // only the tail loop, only the main loop, and both.
+    for (n, chains, iters) in [
+        (1usize, 1u32, 0u32),
+        (77, 3, 17),
+        (100, 4, 15),
+        (65, 5, 16),
+        (1030, 8, 64 + 7),
+        (9, 2, 333),
+    ] {
         let out = gpu.zeros(n, DType::F32).unwrap();
         let d = probe::fma_peak(gpu, chains, iters, &out).unwrap();
         gpu.run(&[&d]).unwrap();
@@ -56,6 +65,25 @@ fn fma_peak_over_65535_workgroups_covers_every_invocation() {
     gpu.run(&[&d]).unwrap();
     let y: Vec<f32> = gpu.download(&out).unwrap();
     assert_close("fma_peak large", &y, &cpu::fma_peak(n, 2, 3), 1e-5, 0.0);
+}
+
+/// lavapipe silently ends an invocation's loops after 65,535 iterations. With a = 1 and
+/// b = 2^-10 every chain value is exact in f32 (multiples of 2^-10 below 2^14), so a sum that
+/// matches the twin exactly proves that all 16 * 4,200 + 5 = 67,205 steps ran: more steps
+/// than the cap, in fewer loop iterations than it.
+#[test]
+fn fma_chains_run_every_step_past_lavapipes_loop_cap() {
+    let gpu = gpu();
+    let (n, chains, iters, b) = (70usize, 2u32, 16 * 4_200 + 5, 1.0 / 1024.0);
+    let out = gpu.zeros(n, DType::F32).unwrap();
+    let d = probe::fma_chains(gpu, chains, iters, 1.0, b as f32, &out).unwrap();
+    gpu.run(&[&d]).unwrap();
+    let y: Vec<f32> = gpu.download(&out).unwrap();
+    let want = cpu::fma_chains(n, chains, iters, 1.0, b);
+    assert_close("fma_chains exact", &y, &want, 0.0, 0.0);
+    // The hand count for invocation 0: 8 lanes start at lane / 32 and gain iters / 1024 each.
+    let hand = (0..8).map(|l| l as f64 / 32.0).sum::<f64>() + 8.0 * iters as f64 / 1024.0;
+    assert_eq!(want[0], hand);
 }
 
 /// A hand check of the twin: one chain, one iteration, invocation 0: lanes start at
@@ -89,4 +117,11 @@ fn bad_probe_arguments_are_errors() {
     assert!(shape_err(probe::fma_peak(gpu, 0, 4, &a)));
     assert!(shape_err(probe::fma_peak(gpu, 9, 4, &a)));
     assert!(shape_err(probe::fma_peak(gpu, 2, 4, &u)));
+    assert!(shape_err(probe::fma_peak(
+        gpu,
+        2,
+        probe::FMA_MAX_ITERS + 1,
+        &a
+    )));
+    assert!(probe::fma_peak(gpu, 2, probe::FMA_MAX_ITERS, &a).is_ok());
 }

@@ -9,12 +9,22 @@ use bytemuck::{Pod, Zeroable};
 use crate::kernels::{grid_1d, Family};
 use crate::{shape_err, Buf, DType, Dispatch, Gpu, KernelKey, Result};
 
+/// `fma_peak` workgroup size. On lavapipe 8, 32, 64 and 256 ran within 3% of each other (the
+/// work per invocation dwarfs the per-workgroup cost); 64 is a safe size everywhere.
 const WG: usize = 64;
 
 /// FMA chain constants: acc = fma(acc, A, B) converges to B / (1 - A) = 1, so values stay near
 /// [0, 2] for any iteration count and nothing overflows or denormalises.
 pub const FMA_A: f32 = 0.999;
 pub const FMA_B: f32 = 0.001;
+
+/// FMA steps each chain runs per iteration of the shader's main loop (its `STEPS`).
+pub const FMA_STEPS: u32 = 16;
+
+/// Most steps per chain `fma_peak` accepts. lavapipe silently ends any invocation's loops
+/// after 65,535 iterations in total (LP_MAX_TGSI_LOOP_ITERATIONS); the shader runs
+/// iters / 16 + iters mod 16 iterations, so this keeps well clear of that.
+pub const FMA_MAX_ITERS: u32 = FMA_STEPS * 60_000;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
@@ -68,11 +78,30 @@ pub fn copy_vec4(gpu: &Gpu, src: &Buf, dst: &Buf, wg: u32, per: u32) -> Result<D
     gpu.dispatch(&key, &params, &[src, dst], grid)
 }
 
-/// One invocation per element of `out`, each running `chains` (1..=8) vec4 FMA chains for
-/// `iters` iterations.
+/// One invocation per element of `out`, each running `chains` (1..=8) vec4 FMA chains
+/// acc = fma(acc, FMA_A, FMA_B) for `iters` steps (at most `FMA_MAX_ITERS`).
 pub fn fma_peak(gpu: &Gpu, chains: u32, iters: u32, out: &Buf) -> Result<Dispatch> {
+    fma_chains(gpu, chains, iters, FMA_A, FMA_B, out)
+}
+
+/// `fma_peak` with the chain's constants chosen by the caller: acc = fma(acc, a, b).
+/// (a = 1 and b = 2^-10 keep every value exact in f32, which the tests use to count steps.)
+pub fn fma_chains(
+    gpu: &Gpu,
+    chains: u32,
+    iters: u32,
+    a: f32,
+    b: f32,
+    out: &Buf,
+) -> Result<Dispatch> {
     if !(1..=8).contains(&chains) {
         return shape_err!("fma_peak: {chains} chains; the shader has 1 to 8");
+    }
+    if iters > FMA_MAX_ITERS {
+        return shape_err!(
+            "fma_peak: {iters} steps per chain; at most {FMA_MAX_ITERS} (lavapipe stops loops \
+             after 65,535 iterations)"
+        );
     }
     if out.dtype() != DType::F32 || out.len() > u32::MAX as usize {
         return shape_err!("fma_peak: out must be F32 with < 2^32 elements");
@@ -83,8 +112,8 @@ pub fn fma_peak(gpu: &Gpu, chains: u32, iters: u32, out: &Buf) -> Result<Dispatc
     let params = Params {
         n: out.len() as u32,
         iters,
-        a: FMA_A,
-        b: FMA_B,
+        a,
+        b,
     };
     // Bindings 1 and 2 are unused by fma_peak; the runtime binds only what the entry uses.
     gpu.dispatch(
@@ -110,7 +139,11 @@ pub mod cpu {
     /// What invocation i of `fma_peak` writes: the sum over its 4 * chains lanes of
     /// x_{k+1} = a x_k + b started at (i mod 1024) / 1024 + lane / 32.
     pub fn fma_peak(n: usize, chains: u32, iters: u32) -> Vec<f64> {
-        let (a, b) = (FMA_A as f64, FMA_B as f64);
+        fma_chains(n, chains, iters, FMA_A as f64, FMA_B as f64)
+    }
+
+    /// `fma_peak` with the chain's constants given.
+    pub fn fma_chains(n: usize, chains: u32, iters: u32, a: f64, b: f64) -> Vec<f64> {
         (0..n)
             .map(|i| {
                 let base = (i % 1024) as f64 / 1024.0;
