@@ -27,6 +27,7 @@ mod batchnorm;
 mod elementwise;
 mod layout;
 mod loss;
+mod matmul;
 mod optimizer;
 mod pairwise;
 mod probe;
@@ -85,8 +86,7 @@ impl Case {
 /// Kernel cases, grouped by family.
 pub fn kernels() -> Vec<Case> {
     [
-        // matmul: its cases (Linear forward/backward at 128 x 784 x 400, 128 x 400 x 20, ...)
-        // belong in cases/matmul.rs, added here with the matmul family.
+        matmul::cases(),
         elementwise::cases(),
         reduce::cases(),
         batchnorm::cases(),
