@@ -108,10 +108,10 @@ enum BenchCommand {
 
 fn main() {
     // Mesa's Vulkan loader tries to reach a Wayland compositor and prints an error when
-    // XDG_RUNTIME_DIR is unset (headless servers, CI). Point it at an empty private directory
-    // before any thread starts; nothing is written there.
+    // XDG_RUNTIME_DIR is unset (headless servers, CI). Point it at an empty directory before
+    // any thread starts; nothing is written there, and every run reuses the same one.
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        let dir = std::env::temp_dir().join(format!("shadergrad-runtime-{}", std::process::id()));
+        let dir = std::env::temp_dir().join("shadergrad-runtime");
         if std::fs::create_dir_all(&dir).is_ok() {
             std::env::set_var("XDG_RUNTIME_DIR", &dir);
         }
