@@ -1,0 +1,1 @@
+// Pooling family (issue 4): filled in by its owner.

@@ -1,0 +1,1 @@
+//! The pooling family's Rust twin (issue 4): filled in by its owner.
