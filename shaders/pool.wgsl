@@ -1,1 +1,366 @@
-// Pooling family (issue 4): filled in by its owner.
+// Pooling family (issue 4: Deep InfoMax's conv encoder and feature maps), NCHW.
+// - max_pool: k x k windows at stride s, PyTorch MaxPool2d semantics (no padding, floor mode:
+//   OH = floor((H - k) / s) + 1), writing y and the argmax; its backward gathers dy back through
+//   the argmax, per input element, with no atomics.
+// - global pooling over each plane: average (OP_AVG) or max with argmax (OP_MAX), one pass when
+//   a plane fits one invocation's chunk, else partials per chunk then a pass over the partials;
+//   and the backward of each.
+//
+// Shapes (P = N*C planes, HW = H*W):
+//   max_pool:                  x [N, C, H, W] -> y, arg [N, C, OH, OW]
+//   max_pool_backward:         arg, dy [N, C, OH, OW] -> dx [N, C, H, W]
+//   global_pool(_partial/_final): x [N, C, H, W] -> y [N, C] (and arg [N, C] for max)
+//   global_*_backward:         dy [N, C] (and arg) -> dx [N, C, H, W]
+// arg holds the argmax's position inside its input plane (ih * W + iw), as u32.
+//
+// Max semantics (PyTorch's): the first maximum in scan order wins (row-major within a window or
+// plane), and NaN counts as larger than every number (the first NaN wins), so it propagates.
+// Deterministic: every sum runs in a fixed order; no float atomics.
+//
+// Work per invocation: on lavapipe an invocation is one lane of an 8-wide SIMD group and each
+// storage access is paid per lane and instruction, so invocations take several outputs (a row
+// segment of `seg` outputs) and use vec2/vec4 loads and stores where the layout allows.
+// Loop trip counts stay far below 65,535 per invocation: llvmpipe silently ends a shader's
+// loops after 65,535 iterations in total per invocation (see reduce.wgsl); the Rust twin
+// sizes seg and chunk for that (max_pool: seg * k * k <= 4096; global: chunk <= 4096).
+//
+// Bindings (one role per number; each entry point binds only the ones it uses):
+//   1 x    read        input, f32
+//   2 x2   read        the same input as vec2 (max_pool_2x2, VEC = 2)
+//   3 x4   read        the same input as vec4 (VEC = 4)
+//   4 y    read_write  forward output
+//   5 arg  read_write  forward argmax
+//   6 s    read_write  global pooling scratch: partial values [P, nchunks], then positions
+//   7 dy   read        upstream gradient
+//   8 argr read        argmax saved by the forward (backward)
+//   9 dx   read_write  input gradient, f32
+//  10 dx4  read_write  the same gradient as vec4 (VEC = 4)
+//  11 dx2  read_write  the same gradient as vec2 (VEC = 2)
+// Backward outputs follow the accumulate convention: out = select(0, beta*old, beta != 0) + new,
+// so a garbage (even NaN) old value is ignored when beta = 0.
+
+override WG: u32 = 64u;
+// Global pooling op: 0 = average, 1 = max.
+override OP: u32 = 0u;
+// Vector width of the loads/stores: 1, 2 or 4 (the twin checks the layout allows it).
+override VEC: u32 = 1u;
+
+const OP_AVG: u32 = 0u;
+const OP_MAX: u32 = 1u;
+
+// Loads summed serially before the running block sum joins the chunk total (keeps the rounding
+// error growing with chunk / BLOCK + BLOCK, not with chunk).
+const BLOCK: u32 = 32u;
+
+struct Params {
+    n: u32,       // invocations doing work
+    planes: u32,  // P = N*C
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+    k: u32,       // window side
+    s: u32,       // stride
+    seg: u32,     // items (outputs, inputs, vectors) per invocation along a row
+    nseg: u32,    // segments per row
+    hw: u32,      // H*W
+    chunk: u32,   // global pooling: elements per partial (a multiple of 4)
+    nchunks: u32, // partials per plane
+    scale: f32,   // 1 / HW
+    beta: f32,    // 0 or 1: accumulate into dx
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> arg: array<u32>;
+@group(0) @binding(6) var<storage, read_write> s: array<f32>;
+@group(0) @binding(7) var<storage, read> dy: array<f32>;
+@group(0) @binding(8) var<storage, read> argr: array<u32>;
+@group(0) @binding(9) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dx4: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read_write> dx2: array<vec2<f32>>;
+
+// Linear invocation index from a grid folded over x, y, z (see Gpu::grid).
+fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wg.x + nwg.x * (wg.y + nwg.y * wg.z)) * WG + lid;
+}
+
+fn acc(old: f32, fresh: f32) -> f32 {
+    return select(0.0, p.beta * old, p.beta != 0.0) + fresh;
+}
+
+fn acc2(old: vec2<f32>, fresh: vec2<f32>) -> vec2<f32> {
+    return select(vec2(0.0), p.beta * old, p.beta != 0.0) + fresh;
+}
+
+fn acc4(old: vec4<f32>, fresh: vec4<f32>) -> vec4<f32> {
+    return select(vec4(0.0), p.beta * old, p.beta != 0.0) + fresh;
+}
+
+// NaN tests on the bits: naga emits `v != v` as SPIR-V FOrdNotEqual, false for NaN (and WGSL
+// lets implementations assume no NaN), so only the bit pattern is reliable.
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn is_nan4(v: vec4<f32>) -> vec4<bool> {
+    return (bitcast<vec4<u32>>(v) & vec4(0x7fffffffu)) > vec4(0x7f800000u);
+}
+
+// Does candidate (v at position a) beat the best so far (m at b)? Larger wins, NaN beats
+// every number, and among equals (or NaNs) the earlier position wins. Scans visit positions
+// in increasing order, so there the position test only matters when merging lanes or chunks.
+fn beats(v: f32, a: u32, m: f32, b: u32) -> bool {
+    let vn = is_nan(v);
+    let mn = is_nan(m);
+    if vn || mn {
+        return vn && (!mn || a < b);
+    }
+    return v > m || (v == m && a < b);
+}
+
+// ---- k x k max pooling -------------------------------------------------------------------
+
+// Invocation t takes outputs [ow0, ow0 + seg) of output row t / nseg (= plane * OH + oh).
+@compute @workgroup_size(WG)
+fn max_pool(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let t = linear_index(wg, nwg, lid);
+    if t >= p.n { return; }
+    let row = t / p.nseg;
+    let ow0 = (t - row * p.nseg) * p.seg;
+    let ow1 = min(ow0 + p.seg, p.ow);
+    let plane = row / p.oh;
+    let ih0 = (row - plane * p.oh) * p.s;
+    let base = plane * p.hw;
+    for (var ow = ow0; ow < ow1; ow++) {
+        let iw0 = ow * p.s;
+        var b = ih0 * p.w + iw0;
+        var m = x[base + b];
+        for (var dh = 0u; dh < p.k; dh++) {
+            let r = (ih0 + dh) * p.w + iw0;
+            for (var dw = 0u; dw < p.k; dw++) {
+                let v = x[base + r + dw];
+                if beats(v, r + dw, m, b) {
+                    m = v;
+                    b = r + dw;
+                }
+            }
+        }
+        y[row * p.ow + ow] = m;
+        arg[row * p.ow + ow] = b;
+    }
+}
+
+// dx[plane, ih, iw] = sum of dy[plane, oh, ow] over the windows containing (ih, iw) whose
+// argmax is (ih, iw), in (oh, ow) order: dmax/dx_j = [j = argmax]. Windows containing ih are
+// those with oh * s <= ih < oh * s + k, oh < OH. Invocation t takes inputs [iw0, iw0 + seg) of
+// input row t / nseg (= plane * H + ih).
+@compute @workgroup_size(WG)
+fn max_pool_backward(@builtin(workgroup_id) wg: vec3<u32>,
+                     @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+    let t = linear_index(wg, nwg, lid);
+    if t >= p.n { return; }
+    let row = t / p.nseg;
+    let iw0 = (t - row * p.nseg) * p.seg;
+    let iw1 = min(iw0 + p.seg, p.w);
+    let plane = row / p.h;
+    let ih = row - plane * p.h;
+    // oh in [ceil((ih + 1 - k) / s), floor(ih / s)], clipped to [0, OH).
+    let oh_lo = select(0u, (ih + p.s - p.k) / p.s, ih + 1u >= p.k);
+    let oh_hi = min(ih / p.s + 1u, p.oh);
+    let obase = plane * p.oh;
+    for (var iw = iw0; iw < iw1; iw++) {
+        let pos = ih * p.w + iw;
+        let ow_lo = select(0u, (iw + p.s - p.k) / p.s, iw + 1u >= p.k);
+        let ow_hi = min(iw / p.s + 1u, p.ow);
+        var g = 0.0;
+        for (var oh = oh_lo; oh < oh_hi; oh++) {
+            for (var ow = ow_lo; ow < ow_hi; ow++) {
+                let o = (obase + oh) * p.ow + ow;
+                if argr[o] == pos {
+                    g += dy[o];
+                }
+            }
+        }
+        let i = row * p.w + iw;
+        dx[i] = acc(dx[i], g);
+    }
+}
+
+// ---- global pooling ------------------------------------------------------------------------
+
+// The best (value, position) of a run of a plane.
+struct Best {
+    v: f32,
+    a: u32,
+}
+
+// Reduction of x[base + lo .. base + hi) (positions lo..hi inside the plane): the sum
+// (OP_AVG, in .v) or the first maximum (OP_MAX). With VEC = 4, base, lo and hi are multiples
+// of 4 and the four lanes of each vec4 keep their own partial sum or best, merged at the end.
+fn scan(base: u32, lo: u32, hi: u32) -> Best {
+    if VEC == 4u {
+        var q = (base + lo) / 4u;
+        let end = (base + hi) / 4u;
+        if OP == OP_MAX {
+            var m = x4[q];
+            var b = vec4(lo) + vec4(0u, 1u, 2u, 3u);
+            for (q++; q < end; q++) {
+                let v = x4[q];
+                let a = vec4(q * 4u - base) + vec4(0u, 1u, 2u, 3u);
+                // Positions only increase along a lane: larger, or a first NaN, takes it.
+                let take = (v > m) | (is_nan4(v) & !is_nan4(m));
+                m = select(m, v, take);
+                b = select(b, a, take);
+            }
+            var best = Best(m.x, b.x);
+            for (var l = 1u; l < 4u; l++) {
+                if beats(m[l], b[l], best.v, best.a) {
+                    best = Best(m[l], b[l]);
+                }
+            }
+            return best;
+        }
+        var total = vec4(0.0);
+        while q < end {
+            let e = min(q + BLOCK, end);
+            var blk = vec4(0.0);
+            for (; q < e; q++) {
+                blk += x4[q];
+            }
+            total += blk;
+        }
+        return Best((total.x + total.y) + (total.z + total.w), 0u);
+    }
+    var i = base + lo;
+    let end = base + hi;
+    if OP == OP_MAX {
+        var best = Best(x[i], lo);
+        for (i++; i < end; i++) {
+            let v = x[i];
+            if beats(v, i - base, best.v, best.a) {
+                best = Best(v, i - base);
+            }
+        }
+        return best;
+    }
+    var total = 0.0;
+    while i < end {
+        let e = min(i + BLOCK, end);
+        var blk = 0.0;
+        for (; i < e; i++) {
+            blk += x[i];
+        }
+        total += blk;
+    }
+    return Best(total, 0u);
+}
+
+fn put(plane: u32, r: Best) {
+    if OP == OP_MAX {
+        y[plane] = r.v;
+        arg[plane] = r.a;
+    } else {
+        y[plane] = p.scale * r.v;
+    }
+}
+
+// One pass: one invocation per plane (HW <= chunk).
+@compute @workgroup_size(WG)
+fn global_pool(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+    let t = linear_index(wg, nwg, lid);
+    if t >= p.n { return; }
+    put(t, scan(t * p.hw, 0u, p.hw));
+}
+
+// First of two passes: invocation t = plane * nchunks + j reduces chunk j of its plane into
+// s[t] (sum or max) and, for max, s[P * nchunks + t] = its position as f32 (exact: the twin
+// keeps HW <= 2^24).
+@compute @workgroup_size(WG)
+fn global_pool_partial(@builtin(workgroup_id) wg: vec3<u32>,
+                       @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) lid: u32) {
+    let t = linear_index(wg, nwg, lid);
+    if t >= p.n { return; }
+    let plane = t / p.nchunks;
+    let lo = (t - plane * p.nchunks) * p.chunk;
+    let r = scan(plane * p.hw, lo, min(lo + p.chunk, p.hw));
+    s[t] = r.v;
+    if OP == OP_MAX {
+        s[p.n + t] = f32(r.a);
+    }
+}
+
+// Second pass: invocation per plane merges its partials in chunk order (sum in blocks, or the
+// first best: chunks hold increasing positions, so merging in order keeps the first maximum).
+@compute @workgroup_size(WG)
+fn global_pool_final(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+    let plane = linear_index(wg, nwg, lid);
+    if plane >= p.n { return; }
+    let total_partials = p.planes * p.nchunks;
+    var i = plane * p.nchunks;
+    let end = i + p.nchunks;
+    if OP == OP_MAX {
+        var best = Best(s[i], u32(s[total_partials + i]));
+        for (i++; i < end; i++) {
+            let v = s[i];
+            if beats(v, 1u, best.v, 0u) { // a later chunk wins only if strictly better
+                best = Best(v, u32(s[total_partials + i]));
+            }
+        }
+        put(plane, best);
+        return;
+    }
+    var total = 0.0;
+    while i < end {
+        let e = min(i + BLOCK, end);
+        var blk = 0.0;
+        for (; i < e; i++) {
+            blk += s[i];
+        }
+        total += blk;
+    }
+    put(plane, Best(total, 0u));
+}
+
+// Backward of both global pools, over dx in items of VEC floats (VEC = 4 needs HW % 4 = 0, so
+// an item never straddles two planes); invocation t takes items [t * seg, t * seg + seg).
+// Average: dx = dy[plane] / HW (d mean / dx_j = 1 / HW). Max: dx_j = dy[plane] [j = argmax].
+@compute @workgroup_size(WG)
+fn global_pool_backward(@builtin(workgroup_id) wg: vec3<u32>,
+                        @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) lid: u32) {
+    let t = linear_index(wg, nwg, lid);
+    if t >= p.n { return; }
+    let items = p.planes * p.hw / VEC;
+    let lo = t * p.seg;
+    let hi = min(lo + p.seg, items);
+    for (var q = lo; q < hi; q++) {
+        let e = q * VEC;
+        let plane = e / p.hw;
+        var g = dy[plane];
+        if OP == OP_AVG {
+            g *= p.scale;
+        }
+        if VEC == 4u {
+            var v = vec4(g);
+            if OP == OP_MAX {
+                let pos = vec4(e - plane * p.hw) + vec4(0u, 1u, 2u, 3u);
+                v = select(vec4(0.0), v, pos == vec4(argr[plane]));
+            }
+            dx4[q] = acc4(dx4[q], v);
+        } else {
+            if OP == OP_MAX && argr[plane] != e - plane * p.hw {
+                g = 0.0;
+            }
+            dx[q] = acc(dx[q], g);
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! The pooling family's Rust twin (issue 4): filled in by its owner.
