@@ -36,8 +36,8 @@
 //   9 dx   read_write  input gradient, f32
 //  10 dx4  read_write  the same gradient as vec4 (VEC = 4)
 //  11 dx2  read_write  the same gradient as vec2 (VEC = 2)
-// Backward outputs follow the accumulate convention: out = select(0, beta*old, beta != 0) + new,
-// so a garbage (even NaN) old value is ignored when beta = 0.
+// Backward outputs follow the accumulate convention (beta = 0: write, 1: add to the old value):
+// the old value is read only when beta != 0, so garbage (even NaN) is ignored when writing.
 
 override WG: u32 = 64u;
 // Global pooling op: 0 = average, 1 = max.
@@ -88,16 +88,30 @@ fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.x + nwg.x * (wg.y + nwg.y * wg.z)) * WG + lid;
 }
 
-fn acc(old: f32, fresh: f32) -> f32 {
-    return select(0.0, p.beta * old, p.beta != 0.0) + fresh;
+// Stores into dx under the accumulate convention. Only accumulating reads the old value: in
+// write mode a garbage (even NaN) old value is never loaded, and the write costs no read.
+fn put_dx(i: u32, fresh: f32) {
+    var v = fresh;
+    if p.beta != 0.0 {
+        v += p.beta * dx[i];
+    }
+    dx[i] = v;
 }
 
-fn acc2(old: vec2<f32>, fresh: vec2<f32>) -> vec2<f32> {
-    return select(vec2(0.0), p.beta * old, p.beta != 0.0) + fresh;
+fn put_dx2(i: u32, fresh: vec2<f32>) {
+    var v = fresh;
+    if p.beta != 0.0 {
+        v += p.beta * dx2[i];
+    }
+    dx2[i] = v;
 }
 
-fn acc4(old: vec4<f32>, fresh: vec4<f32>) -> vec4<f32> {
-    return select(vec4(0.0), p.beta * old, p.beta != 0.0) + fresh;
+fn put_dx4(i: u32, fresh: vec4<f32>) {
+    var v = fresh;
+    if p.beta != 0.0 {
+        v += p.beta * dx4[i];
+    }
+    dx4[i] = v;
 }
 
 // NaN tests on the bits: naga emits `v != v` as SPIR-V FOrdNotEqual, false for NaN (and WGSL
@@ -156,9 +170,12 @@ fn max_pool(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
 }
 
 // dx[plane, ih, iw] = sum of dy[plane, oh, ow] over the windows containing (ih, iw) whose
-// argmax is (ih, iw), in (oh, ow) order: dmax/dx_j = [j = argmax]. Windows containing ih are
-// those with oh * s <= ih < oh * s + k, oh < OH. Invocation t takes inputs [iw0, iw0 + seg) of
-// input row t / nseg (= plane * H + ih).
+// argmax is (ih, iw), in (oh, ow) order: dmax/dx_j = [j = argmax]. Window (oh, ow) contains
+// (ih, iw) when oh * s <= ih < oh * s + k and ow * s <= iw < ow * s + k. Invocation t takes
+// inputs [iw0, iw0 + seg) of input row t / nseg (= plane * H + ih).
+// No integer division per input (lavapipe divides lane by lane): along the row, the first
+// window containing iw, ow_lo, and the end of that range, ow_hi, each grow by at most 1 per
+// step, so they advance by comparison.
 @compute @workgroup_size(WG)
 fn max_pool_backward(@builtin(workgroup_id) wg: vec3<u32>,
                      @builtin(num_workgroups) nwg: vec3<u32>,
@@ -174,10 +191,12 @@ fn max_pool_backward(@builtin(workgroup_id) wg: vec3<u32>,
     let oh_lo = select(0u, (ih + p.s - p.k) / p.s, ih + 1u >= p.k);
     let oh_hi = min(ih / p.s + 1u, p.oh);
     let obase = plane * p.oh;
+    var ow_lo = select(0u, (iw0 + p.s - p.k) / p.s, iw0 + 1u >= p.k);
+    var ow_hi = min(iw0 / p.s + 1u, p.ow);
     for (var iw = iw0; iw < iw1; iw++) {
+        if ow_lo * p.s + p.k <= iw { ow_lo++; }
+        if ow_hi < p.ow && ow_hi * p.s <= iw { ow_hi++; }
         let pos = ih * p.w + iw;
-        let ow_lo = select(0u, (iw + p.s - p.k) / p.s, iw + 1u >= p.k);
-        let ow_hi = min(iw / p.s + 1u, p.ow);
         var g = 0.0;
         for (var oh = oh_lo; oh < oh_hi; oh++) {
             for (var ow = ow_lo; ow < ow_hi; ow++) {
@@ -188,7 +207,100 @@ fn max_pool_backward(@builtin(workgroup_id) wg: vec3<u32>,
             }
         }
         let i = row * p.w + iw;
-        dx[i] = acc(dx[i], g);
+        put_dx(i, g);
+    }
+}
+
+// ---- 2 x 2 max pooling at stride 2 (the models' case) ---------------------------------------
+// Straight-line windows; with VEC = 2 (W even, so every window row is an aligned pair) the two
+// rows of a window are two vec2 loads, and the backward stores them as two vec2.
+
+// First maximum of a window's rows (t = top pair, u = bottom pair), scan order t.x, t.y, u.x,
+// u.y; .a is the offset 0..3 in that order.
+fn best_of_window(t: vec2<f32>, u: vec2<f32>) -> Best {
+    var best = Best(t.x, 0u);
+    if beats(t.y, 1u, best.v, best.a) { best = Best(t.y, 1u); }
+    if beats(u.x, 2u, best.v, best.a) { best = Best(u.x, 2u); }
+    if beats(u.y, 3u, best.v, best.a) { best = Best(u.y, 3u); }
+    return best;
+}
+
+// Window (oh, ow)'s top row: x[base + p0], x[base + p0 + 1]; bottom row one input row lower.
+fn window_row(i: u32) -> vec2<f32> {
+    if VEC == 2u {
+        return x2[i / 2u];
+    }
+    return vec2(x[i], x[i + 1u]);
+}
+
+// As max_pool: invocation t takes outputs [ow0, ow0 + seg) of output row t / nseg.
+@compute @workgroup_size(WG)
+fn max_pool_2x2(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let t = linear_index(wg, nwg, lid);
+    if t >= p.n { return; }
+    let row = t / p.nseg;
+    let ow0 = (t - row * p.nseg) * p.seg;
+    let ow1 = min(ow0 + p.seg, p.ow);
+    let plane = row / p.oh;
+    let r0 = 2u * (row - plane * p.oh) * p.w;
+    let base = plane * p.hw;
+    for (var ow = ow0; ow < ow1; ow++) {
+        let p0 = r0 + 2u * ow;
+        let b = best_of_window(window_row(base + p0), window_row(base + p0 + p.w));
+        y[row * p.ow + ow] = b.v;
+        arg[row * p.ow + ow] = p0 + (b.a & 1u) + (b.a >> 1u) * p.w;
+    }
+}
+
+fn put_window_row(i: u32, v: vec2<f32>) {
+    if VEC == 2u {
+        put_dx2(i / 2u, v);
+    } else {
+        put_dx(i, v.x);
+        put_dx(i + 1u, v.y);
+    }
+}
+
+// Windows do not overlap, so each output writes its own 2 x 2 inputs: dy at the argmax, 0 at
+// the other three. Invocation t takes windows [ow0, ow0 + seg) of window row t / nseg, both
+// input rows; inputs in no window (the last row when H is odd, the last column when W is odd)
+// get 0 from the invocations next to them.
+@compute @workgroup_size(WG)
+fn max_pool_backward_2x2(@builtin(workgroup_id) wg: vec3<u32>,
+                         @builtin(num_workgroups) nwg: vec3<u32>,
+                         @builtin(local_invocation_index) lid: u32) {
+    let t = linear_index(wg, nwg, lid);
+    if t >= p.n { return; }
+    let row = t / p.nseg;
+    let ow0 = (t - row * p.nseg) * p.seg;
+    let ow1 = min(ow0 + p.seg, p.ow);
+    let plane = row / p.oh;
+    let oh = row - plane * p.oh;
+    let r0 = 2u * oh * p.w;
+    let base = plane * p.hw;
+    for (var ow = ow0; ow < ow1; ow++) {
+        let o = row * p.ow + ow;
+        let a = argr[o];
+        let g = dy[o];
+        let p0 = r0 + 2u * ow;
+        let top = select(vec2(0.0), vec2(g), vec2(a) == vec2(p0) + vec2(0u, 1u));
+        let bot = select(vec2(0.0), vec2(g), vec2(a) == vec2(p0 + p.w) + vec2(0u, 1u));
+        put_window_row(base + p0, top);
+        put_window_row(base + p0 + p.w, bot);
+    }
+    // W odd: the last column of both rows.
+    if ow1 == p.ow && p.w > 2u * p.ow {
+        put_dx(base + r0 + p.w - 1u, 0.0);
+        put_dx(base + r0 + 2u * p.w - 1u, 0.0);
+    }
+    // H odd: the last row, under this segment's windows (and the last column).
+    if oh + 1u == p.oh && p.h > 2u * p.oh {
+        let r = base + 2u * p.oh * p.w;
+        let end = select(2u * ow1, p.w, ow1 == p.ow);
+        for (var iw = 2u * ow0; iw < end; iw++) {
+            put_dx(r + iw, 0.0);
+        }
     }
 }
 
@@ -330,8 +442,8 @@ fn global_pool_final(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
     put(plane, Best(total, 0u));
 }
 
-// Backward of both global pools, over dx in items of VEC floats (VEC = 4 needs HW % 4 = 0, so
-// an item never straddles two planes); invocation t takes items [t * seg, t * seg + seg).
+// Backward of both global pools. Invocation t takes items [lo, lo + seg) of plane t / nseg,
+// an item being VEC floats (VEC = 4 needs HW % 4 = 0, so a vec4 never straddles two planes).
 // Average: dx = dy[plane] / HW (d mean / dx_j = 1 / HW). Max: dx_j = dy[plane] [j = argmax].
 @compute @workgroup_size(WG)
 fn global_pool_backward(@builtin(workgroup_id) wg: vec3<u32>,
@@ -339,28 +451,31 @@ fn global_pool_backward(@builtin(workgroup_id) wg: vec3<u32>,
                         @builtin(local_invocation_index) lid: u32) {
     let t = linear_index(wg, nwg, lid);
     if t >= p.n { return; }
-    let items = p.planes * p.hw / VEC;
-    let lo = t * p.seg;
+    let plane = t / p.nseg;
+    let items = p.hw / VEC;
+    let lo = (t - plane * p.nseg) * p.seg;
     let hi = min(lo + p.seg, items);
+    let base = plane * items;
+    var g = dy[plane];
+    var a = 0u;
+    if OP == OP_AVG {
+        g *= p.scale;
+    } else {
+        a = argr[plane];
+    }
     for (var q = lo; q < hi; q++) {
-        let e = q * VEC;
-        let plane = e / p.hw;
-        var g = dy[plane];
-        if OP == OP_AVG {
-            g *= p.scale;
-        }
         if VEC == 4u {
             var v = vec4(g);
             if OP == OP_MAX {
-                let pos = vec4(e - plane * p.hw) + vec4(0u, 1u, 2u, 3u);
-                v = select(vec4(0.0), v, pos == vec4(argr[plane]));
+                v = select(vec4(0.0), v, vec4(a) == vec4(4u * q) + vec4(0u, 1u, 2u, 3u));
             }
-            dx4[q] = acc4(dx4[q], v);
+            put_dx4(base + q, v);
         } else {
-            if OP == OP_MAX && argr[plane] != e - plane * p.hw {
-                g = 0.0;
+            var v = g;
+            if OP == OP_MAX && a != q {
+                v = 0.0;
             }
-            dx[q] = acc(dx[q], g);
+            put_dx(base + q, v);
         }
     }
 }

@@ -13,8 +13,8 @@ const CHUNK: usize = 4096;
 /// Largest plane: positions travel through the scratch as f32, exact below 2^24, and
 /// 2^24 / CHUNK partials per plane is one final invocation's loop.
 const MAX_HW: usize = 1 << 24;
-/// Items (VEC floats) per invocation in the backward.
-const SEG: usize = 4;
+/// Most items (VEC floats) per invocation in the backward.
+const SEG: usize = 8;
 
 /// Global pooling of x [N, C, H, W] over each H x W plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,10 +260,13 @@ fn backward(
         Op::Max => "global max pool backward",
     };
     let vec = spec.vec();
-    let items = spec.in_len() / vec;
+    // Balanced segments of at most SEG items per plane (49 items: 7 x 7, not 6 x 8 + 1).
+    let items = spec.hw() / vec;
+    let nseg = items.div_ceil(SEG);
     let p = Params {
-        n: fits_u32(what, items.div_ceil(SEG))?,
-        seg: SEG as u32,
+        n: fits_u32(what, spec.planes() * nseg)?,
+        seg: items.div_ceil(nseg) as u32,
+        nseg: nseg as u32,
         beta: beta(accumulate),
         ..spec.params()?
     };

@@ -4,7 +4,7 @@
 //! gather, one invocation per segment of an input row: each input sums dy over the windows
 //! that contain it and chose it (one window at most when s >= k), so no atomics are needed.
 
-use super::{arg, beta, fits_u32, key, launch, out, Params, ARG, ARGR, DX, DY, X, Y};
+use super::{arg, beta, fits_u32, key, launch, out, Params, ARG, ARGR, DX, DX2, DY, X, X2, Y};
 use crate::{shape_err, Buf, DType, Dispatch, Gpu, Result};
 
 /// Largest window side: seg * k * k window reads per invocation stay within `TRIPS`.
@@ -94,6 +94,19 @@ impl MaxPoolSpec {
         Ok(())
     }
 
+    /// 2 x 2 at stride 2: the straight-line entry points, with vec2 rows when W is even.
+    fn is_2x2(&self) -> bool {
+        self.k == 2 && self.s == 2
+    }
+
+    fn vec(&self) -> f64 {
+        if self.w.is_multiple_of(2) {
+            2.0
+        } else {
+            1.0
+        }
+    }
+
     fn params(&self) -> Result<Params> {
         self.check()?;
         let (oh, ow) = self.out_hw();
@@ -127,11 +140,15 @@ pub fn max_pool(gpu: &Gpu, spec: &MaxPoolSpec, x: &Buf, y: &Buf, argmax: &Buf) -
     p.n = fits_u32("max pool", spec.planes() * oh * nseg)?;
     let (i, o) = (spec.in_len(), spec.out_len());
     let args = [
-        (arg("x", x, i, DType::F32), &[X][..]),
+        (arg("x", x, i, DType::F32), &[X, X2][..]),
         (out("y", y, o, DType::F32), &[Y][..]),
         (out("arg", argmax, o, DType::U32), &[ARG][..]),
     ];
-    launch(gpu, "max pool", super::key("max_pool"), &p, &args)
+    let key = match spec.is_2x2() {
+        true => key("max_pool_2x2").with("VEC", spec.vec()),
+        false => key("max_pool"),
+    };
+    launch(gpu, "max pool", key, &p, &args)
 }
 
 /// dx[j] = sum of dy over the windows whose argmax is j (0 when none); with `accumulate`,
@@ -145,6 +162,24 @@ pub fn max_pool_backward(
     accumulate: bool,
 ) -> Result<Dispatch> {
     let mut p = spec.params()?;
+    let (oh, ow) = spec.out_hw();
+    let (i, o) = (spec.in_len(), spec.out_len());
+    let args = [
+        (arg("arg", argmax, o, DType::U32), &[ARGR][..]),
+        (arg("dy", dy, o, DType::F32), &[DY][..]),
+        (out("dx", dx, i, DType::F32), &[DX, DX2][..]),
+    ];
+    p.beta = beta(accumulate);
+    if spec.is_2x2() {
+        // One invocation per segment of a window row (both input rows).
+        let seg = SEG.min(ow);
+        let nseg = ow.div_ceil(seg);
+        p.seg = seg as u32;
+        p.nseg = nseg as u32;
+        p.n = fits_u32("max pool backward", spec.planes() * oh * nseg)?;
+        let key = key("max_pool_backward_2x2").with("VEC", spec.vec());
+        return launch(gpu, "max pool backward", key, &p, &args);
+    }
     // Windows per input: ceil(k / s) along each side.
     let wk = spec.k.div_ceil(spec.s);
     let seg = seg_for(wk * wk, spec.w);
@@ -152,13 +187,6 @@ pub fn max_pool_backward(
     p.seg = seg as u32;
     p.nseg = nseg as u32;
     p.n = fits_u32("max pool backward", spec.planes() * spec.h * nseg)?;
-    p.beta = beta(accumulate);
-    let (i, o) = (spec.in_len(), spec.out_len());
-    let args = [
-        (arg("arg", argmax, o, DType::U32), &[ARGR][..]),
-        (arg("dy", dy, o, DType::F32), &[DY][..]),
-        (out("dx", dx, i, DType::F32), &[DX][..]),
-    ];
     launch(
         gpu,
         "max pool backward",
