@@ -27,14 +27,14 @@
 // Bindings (one role per number; each entry point binds only the ones it uses):
 //   1 x    read        input, f32
 //   2 x2   read        the same input as vec2 (max_pool_2x2, VEC = 2)
-//   3 x4   read        the same input as vec4 (VEC = 4)
+//   3 x4   read        the same input as vec4 (global pooling)
 //   4 y    read_write  forward output
 //   5 arg  read_write  forward argmax
 //   6 s    read_write  global pooling scratch: partial values [P, nchunks], then positions
 //   7 dy   read        upstream gradient
 //   8 argr read        argmax saved by the forward (backward)
 //   9 dx   read_write  input gradient, f32
-//  10 dx4  read_write  the same gradient as vec4 (VEC = 4)
+//  10 dx4  read_write  the same gradient as vec4 (global pooling backward)
 //  11 dx2  read_write  the same gradient as vec2 (VEC = 2)
 // Backward outputs follow the accumulate convention (beta = 0: write, 1: add to the old value):
 // the old value is read only when beta != 0, so garbage (even NaN) is ignored when writing.
@@ -42,7 +42,7 @@
 override WG: u32 = 64u;
 // Global pooling op: 0 = average, 1 = max.
 override OP: u32 = 0u;
-// Vector width of the loads/stores: 1, 2 or 4 (the twin checks the layout allows it).
+// 2 x 2 max pooling: 2 when W is even (window rows are aligned vec2), else 1.
 override VEC: u32 = 1u;
 
 const OP_AVG: u32 = 0u;
@@ -312,17 +312,60 @@ struct Best {
     a: u32,
 }
 
+// A run [s0, e0) of a flat array split at 16-byte boundaries: a scalar head [s0, a), whole
+// vec4s [a, b) and a scalar tail [b, e0) (head and tail under 4 values; a run inside one vec4
+// is all head). Planes of any HW (7 x 7 = 49 too) then load mostly vec4s.
+struct Split {
+    a: u32,
+    b: u32,
+}
+
+fn split(s0: u32, e0: u32) -> Split {
+    let a = min((s0 + 3u) & ~3u, e0);
+    return Split(a, max(e0 & ~3u, a));
+}
+
+// Sum of x[i0 .. i1) in blocks of BLOCK.
+fn sum_scalar(i0: u32, i1: u32) -> f32 {
+    var total = 0.0;
+    var i = i0;
+    while i < i1 {
+        let e = min(i + BLOCK, i1);
+        var blk = 0.0;
+        for (; i < e; i++) {
+            blk += x[i];
+        }
+        total += blk;
+    }
+    return total;
+}
+
+// The first best of x[i0 .. i1) against `best` so far (positions relative to `base`).
+fn max_scalar(base: u32, i0: u32, i1: u32, start: Best) -> Best {
+    var best = start;
+    for (var i = i0; i < i1; i++) {
+        let v = x[i];
+        if beats(v, i - base, best.v, best.a) {
+            best = Best(v, i - base);
+        }
+    }
+    return best;
+}
+
 // Reduction of x[base + lo .. base + hi) (positions lo..hi inside the plane): the sum
-// (OP_AVG, in .v) or the first maximum (OP_MAX). With VEC = 4, base, lo and hi are multiples
-// of 4 and the four lanes of each vec4 keep their own partial sum or best, merged at the end.
+// (OP_AVG, in .v) or the first maximum (OP_MAX), in a fixed order: head, vec4 body (each of
+// the four lanes keeps its own partial sum or best), tail.
 fn scan(base: u32, lo: u32, hi: u32) -> Best {
-    if VEC == 4u {
-        var q = (base + lo) / 4u;
-        let end = (base + hi) / 4u;
-        if OP == OP_MAX {
+    let s0 = base + lo;
+    let e0 = base + hi;
+    let sp = split(s0, e0);
+    if OP == OP_MAX {
+        var best = max_scalar(base, s0, sp.a, Best(x[s0], lo));
+        if sp.a < sp.b {
+            var q = sp.a / 4u;
             var m = x4[q];
-            var b = vec4(lo) + vec4(0u, 1u, 2u, 3u);
-            for (q++; q < end; q++) {
+            var b = vec4(sp.a - base) + vec4(0u, 1u, 2u, 3u);
+            for (q++; q < sp.b / 4u; q++) {
                 let v = x4[q];
                 let a = vec4(q * 4u - base) + vec4(0u, 1u, 2u, 3u);
                 // Positions only increase along a lane: larger, or a first NaN, takes it.
@@ -330,47 +373,27 @@ fn scan(base: u32, lo: u32, hi: u32) -> Best {
                 m = select(m, v, take);
                 b = select(b, a, take);
             }
-            var best = Best(m.x, b.x);
-            for (var l = 1u; l < 4u; l++) {
+            // Merging by (value, position) makes the order of the merges irrelevant.
+            for (var l = 0u; l < 4u; l++) {
                 if beats(m[l], b[l], best.v, best.a) {
                     best = Best(m[l], b[l]);
                 }
             }
-            return best;
         }
-        var total = vec4(0.0);
-        while q < end {
-            let e = min(q + BLOCK, end);
-            var blk = vec4(0.0);
-            for (; q < e; q++) {
-                blk += x4[q];
-            }
-            total += blk;
-        }
-        return Best((total.x + total.y) + (total.z + total.w), 0u);
+        return max_scalar(base, sp.b, e0, best);
     }
-    var i = base + lo;
-    let end = base + hi;
-    if OP == OP_MAX {
-        var best = Best(x[i], lo);
-        for (i++; i < end; i++) {
-            let v = x[i];
-            if beats(v, i - base, best.v, best.a) {
-                best = Best(v, i - base);
-            }
-        }
-        return best;
-    }
-    var total = 0.0;
-    while i < end {
-        let e = min(i + BLOCK, end);
-        var blk = 0.0;
-        for (; i < e; i++) {
-            blk += x[i];
+    var total = vec4(0.0);
+    var q = sp.a / 4u;
+    while q < sp.b / 4u {
+        let e = min(q + BLOCK, sp.b / 4u);
+        var blk = vec4(0.0);
+        for (; q < e; q++) {
+            blk += x4[q];
         }
         total += blk;
     }
-    return Best(total, 0u);
+    let body = (total.x + total.y) + (total.z + total.w);
+    return Best((sum_scalar(s0, sp.a) + body) + sum_scalar(sp.b, e0), 0u);
 }
 
 fn put(plane: u32, r: Best) {
@@ -442,9 +465,14 @@ fn global_pool_final(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
     put(plane, Best(total, 0u));
 }
 
-// Backward of both global pools. Invocation t takes items [lo, lo + seg) of plane t / nseg,
-// an item being VEC floats (VEC = 4 needs HW % 4 = 0, so a vec4 never straddles two planes).
-// Average: dx = dy[plane] / HW (d mean / dx_j = 1 / HW). Max: dx_j = dy[plane] [j = argmax].
+// Backward of both global pools, over each plane split as in `scan`: invocation t takes the
+// vec4s [lo, lo + seg) of plane t / nseg's body; its first segment also writes the head, its
+// last the tail. Average: dx = dy[plane] / HW (d mean / dx_j = 1 / HW). Max: dx_j = dy[plane]
+// [j = argmax].
+fn backward_value(g: f32, a: u32, pos: u32) -> f32 {
+    return select(g, select(0.0, g, a == pos), OP == OP_MAX);
+}
+
 @compute @workgroup_size(WG)
 fn global_pool_backward(@builtin(workgroup_id) wg: vec3<u32>,
                         @builtin(num_workgroups) nwg: vec3<u32>,
@@ -452,10 +480,10 @@ fn global_pool_backward(@builtin(workgroup_id) wg: vec3<u32>,
     let t = linear_index(wg, nwg, lid);
     if t >= p.n { return; }
     let plane = t / p.nseg;
-    let items = p.hw / VEC;
-    let lo = (t - plane * p.nseg) * p.seg;
-    let hi = min(lo + p.seg, items);
-    let base = plane * items;
+    let j = t - plane * p.nseg;
+    let s0 = plane * p.hw;
+    let e0 = s0 + p.hw;
+    let sp = split(s0, e0);
     var g = dy[plane];
     var a = 0u;
     if OP == OP_AVG {
@@ -463,19 +491,23 @@ fn global_pool_backward(@builtin(workgroup_id) wg: vec3<u32>,
     } else {
         a = argr[plane];
     }
+    let lo = sp.a / 4u + j * p.seg;
+    let hi = min(lo + p.seg, sp.b / 4u);
     for (var q = lo; q < hi; q++) {
-        if VEC == 4u {
-            var v = vec4(g);
-            if OP == OP_MAX {
-                v = select(vec4(0.0), v, vec4(a) == vec4(4u * q) + vec4(0u, 1u, 2u, 3u));
-            }
-            put_dx4(base + q, v);
-        } else {
-            var v = g;
-            if OP == OP_MAX && a != q {
-                v = 0.0;
-            }
-            put_dx(base + q, v);
+        var v = vec4(g);
+        if OP == OP_MAX {
+            v = select(vec4(0.0), v, vec4(a) == vec4(4u * q - s0) + vec4(0u, 1u, 2u, 3u));
+        }
+        put_dx4(q, v);
+    }
+    if j == 0u {
+        for (var i = s0; i < sp.a; i++) {
+            put_dx(i, backward_value(g, a, i - s0));
+        }
+    }
+    if j + 1u == p.nseg {
+        for (var i = sp.b; i < e0; i++) {
+            put_dx(i, backward_value(g, a, i - s0));
         }
     }
 }

@@ -126,10 +126,13 @@ const MAX_SHAPES: [(usize, usize, usize, usize, usize, usize); 12] = [
     (128, 128, 7, 7, 2, 2),
 ];
 
-/// Global shapes (N, C, H, W): one pass scalar (odd HW) and vec4 (HW % 4 = 0), the model's
-/// maps, and two-pass planes (HW > 4096) on both paths.
-const GLOBAL_SHAPES: [(usize, usize, usize, usize); 10] = [
+/// Global shapes (N, C, H, W): planes under one vec4, planes starting mid-vec4 (odd HW: scalar
+/// head and tail around vec4s), aligned planes (HW % 4 = 0), the model's maps, and two-pass
+/// planes (HW > 4096), aligned or not.
+const GLOBAL_SHAPES: [(usize, usize, usize, usize); 12] = [
     (1, 1, 1, 1),
+    (2, 3, 1, 3),
+    (1, 5, 2, 3),
     (1, 3, 7, 7),
     (2, 3, 5, 9),
     (1, 3, 2, 2),
@@ -342,11 +345,16 @@ fn global_max_ties_go_to_the_first_maximum_on_every_path() {
         assert_eq!(dx.iter().filter(|&&v| v == 1.0).count(), spec.planes());
         assert_eq!(dx.iter().filter(|&&v| v != 0.0).count(), spec.planes());
     }
-    // Equal maxima in different vec4 lanes (positions 6 and 3), in different chunks of a
-    // two-pass plane (positions 4500 and 100), and NaN: the earliest wins.
-    let cases: [(usize, &[(usize, f32)], u32); 4] = [
+    // The earliest of equal maxima wins wherever they sit: different vec4 lanes (positions 6
+    // and 3), different chunks of a two-pass plane (4500 and 100), the scalar head and tail of
+    // a plane that starts mid-vec4 (plane 1 of HW = 13 starts at 13: head 0..2, tail 11..12),
+    // and NaN (the first NaN). The values go into plane 1 of 2.
+    let cases: [(usize, &[(usize, f32)], u32); 7] = [
         (16, &[(6, 1.0), (3, 1.0)], 3),
         (8192, &[(4500, 2.0), (100, 2.0)], 100),
+        (13, &[(12, 1.0), (1, 1.0)], 1),
+        (13, &[(11, 1.0), (5, 1.0)], 5),
+        (13, &[(12, 1.0), (7, 0.5)], 12),
         (16, &[(9, f32::NAN), (5, 7.0), (13, f32::NAN)], 9),
         (
             8193,
@@ -355,15 +363,15 @@ fn global_max_ties_go_to_the_first_maximum_on_every_path() {
         ),
     ];
     for (hw, set, want) in cases {
-        let spec = GlobalPoolSpec::new(1, 1, 1, hw);
-        let mut x = vec![0.0f32; hw];
+        let spec = GlobalPoolSpec::new(1, 2, 1, hw);
+        let mut x = vec![0.0f32; 2 * hw];
         for &(i, v) in set {
-            x[i] = v;
+            x[hw + i] = v;
         }
         let (y, arg) = global_max(&spec, &x);
-        assert_eq!(arg[0], want, "hw {hw}: {set:?}");
-        assert_eq!(cpu::global_max_pool(&spec, &to_f64(&x)).1[0], want);
-        assert!(y[0] == x[want as usize] || y[0].is_nan());
+        assert_eq!(arg, [0, want], "hw {hw}: {set:?}");
+        assert_eq!(cpu::global_max_pool(&spec, &to_f64(&x)).1, [0, want]);
+        assert!(y[1] == x[hw + want as usize] || y[1].is_nan());
     }
 }
 

@@ -13,7 +13,7 @@ const CHUNK: usize = 4096;
 /// Largest plane: positions travel through the scratch as f32, exact below 2^24, and
 /// 2^24 / CHUNK partials per plane is one final invocation's loop.
 const MAX_HW: usize = 1 << 24;
-/// Most items (VEC floats) per invocation in the backward.
+/// Most vec4s per invocation in the backward.
 const SEG: usize = 8;
 
 /// Global pooling of x [N, C, H, W] over each H x W plane.
@@ -96,15 +96,6 @@ impl GlobalPoolSpec {
         }
     }
 
-    /// Vector width of the loads and stores: vec4 when every plane starts on a 16-byte boundary.
-    fn vec(&self) -> usize {
-        if self.hw().is_multiple_of(4) {
-            4
-        } else {
-            1
-        }
-    }
-
     fn params(&self) -> Result<Params> {
         self.check()?;
         Ok(Params {
@@ -138,10 +129,8 @@ fn scratch_len(spec: &GlobalPoolSpec, op: Op) -> usize {
     }
 }
 
-fn op_key(entry: &'static str, op: Op, vec: usize) -> crate::KernelKey {
-    key(entry)
-        .with("OP", op as u32 as f64)
-        .with("VEC", vec as f64)
+fn op_key(entry: &'static str, op: Op) -> crate::KernelKey {
+    key(entry).with("OP", op as u32 as f64)
 }
 
 /// The forward passes; `argmax` only for max.
@@ -160,7 +149,6 @@ fn forward(
     };
     let base = spec.params()?;
     let plan = spec.plan();
-    let vec = spec.vec();
     let (i, o) = (spec.in_len(), spec.planes());
     let xa = (arg("x", x, i, DType::F32), &[X, X4][..]);
     let ya = (out("y", y, o, DType::F32), &[Y][..]);
@@ -180,7 +168,7 @@ fn forward(
         return Ok(vec![launch(
             gpu,
             what,
-            op_key("global_pool", op, vec),
+            op_key("global_pool", op),
             &p,
             &args,
         )?]);
@@ -207,7 +195,7 @@ fn forward(
     let first = launch(
         gpu,
         what,
-        op_key("global_pool_partial", op, vec),
+        op_key("global_pool_partial", op),
         &p1,
         &[xa, sa(true)],
     )?;
@@ -217,7 +205,7 @@ fn forward(
     };
     let mut args = vec![sa(false)];
     args.extend(outs);
-    let second = launch(gpu, what, op_key("global_pool_final", op, 1), &p2, &args)?;
+    let second = launch(gpu, what, op_key("global_pool_final", op), &p2, &args)?;
     Ok(vec![first, second])
 }
 
@@ -259,9 +247,9 @@ fn backward(
         Op::Avg => "global avg pool backward",
         Op::Max => "global max pool backward",
     };
-    let vec = spec.vec();
-    // Balanced segments of at most SEG items per plane (49 items: 7 x 7, not 6 x 8 + 1).
-    let items = spec.hw() / vec;
+    // Balanced segments of at most SEG vec4s per plane (a 14 x 14 plane's 49: 7 x 7, not
+    // 6 x 8 + 1). A plane's body has at most ceil(HW / 4) vec4s.
+    let items = spec.hw().div_ceil(4);
     let nseg = items.div_ceil(SEG);
     let p = Params {
         n: fits_u32(what, spec.planes() * nseg)?,
@@ -281,13 +269,7 @@ fn backward(
         ],
         None => vec![(arg("dy", dy, o, DType::F32), &[DY, ARGR][..]), dxa],
     };
-    launch(
-        gpu,
-        what,
-        op_key("global_pool_backward", op, vec),
-        &p,
-        &args,
-    )
+    launch(gpu, what, op_key("global_pool_backward", op), &p, &args)
 }
 
 /// dx[n, c, h, w] = dy[n, c] / (H*W) (d mean / dx = 1 / HW); with `accumulate`, dx += it.
