@@ -1,16 +1,17 @@
 // Pooling family (issue 4: Deep InfoMax's conv encoder and feature maps), NCHW.
 // - max_pool: k x k windows at stride s, PyTorch MaxPool2d semantics (no padding, floor mode:
-//   OH = floor((H - k) / s) + 1), writing y and the argmax; its backward gathers dy back through
-//   the argmax, per input element, with no atomics.
+//   OH = floor((H - k) / s) + 1), writing y and the argmax; max_pool_backward gathers dy back
+//   through the argmax, per input element, with no atomics. max_pool_2x2 and
+//   max_pool_backward_2x2 are the same for k = s = 2 (the models' case), in straight-line code.
 // - global pooling over each plane: average (OP_AVG) or max with argmax (OP_MAX), one pass when
 //   a plane fits one invocation's chunk, else partials per chunk then a pass over the partials;
-//   and the backward of each.
+//   global_pool_backward is the backward of both.
 //
 // Shapes (P = N*C planes, HW = H*W):
-//   max_pool:                  x [N, C, H, W] -> y, arg [N, C, OH, OW]
-//   max_pool_backward:         arg, dy [N, C, OH, OW] -> dx [N, C, H, W]
-//   global_pool(_partial/_final): x [N, C, H, W] -> y [N, C] (and arg [N, C] for max)
-//   global_*_backward:         dy [N, C] (and arg) -> dx [N, C, H, W]
+//   max_pool(_2x2):                 x [N, C, H, W] -> y, arg [N, C, OH, OW]
+//   max_pool_backward(_2x2):        arg, dy [N, C, OH, OW] -> dx [N, C, H, W]
+//   global_pool(_partial, _final):  x [N, C, H, W] -> y [N, C] (and arg [N, C] for max)
+//   global_pool_backward:           dy [N, C] (and arg) -> dx [N, C, H, W]
 // arg holds the argmax's position inside its input plane (ih * W + iw), as u32.
 //
 // Max semantics (PyTorch's): the first maximum in scan order wins (row-major within a window or
@@ -18,8 +19,10 @@
 // Deterministic: every sum runs in a fixed order; no float atomics.
 //
 // Work per invocation: on lavapipe an invocation is one lane of an 8-wide SIMD group and each
-// storage access is paid per lane and instruction, so invocations take several outputs (a row
-// segment of `seg` outputs) and use vec2/vec4 loads and stores where the layout allows.
+// storage access is paid per lane and instruction, so invocations take several outputs (a
+// segment of `seg` items of a row or plane) and use vec2/vec4 accesses where the layout allows.
+// Integer division is avoided per element (lavapipe divides lane by lane): one or two per
+// invocation, then counters.
 // Loop trip counts stay far below 65,535 per invocation: llvmpipe silently ends a shader's
 // loops after 65,535 iterations in total per invocation (see reduce.wgsl); the Rust twin
 // sizes seg and chunk for that (max_pool: seg * k * k <= 4096; global: chunk <= 4096).
@@ -36,6 +39,8 @@
 //   9 dx   read_write  input gradient, f32
 //  10 dx4  read_write  the same gradient as vec4 (global pooling backward)
 //  11 dx2  read_write  the same gradient as vec2 (VEC = 2)
+// An entry point binds every binding its code names, even under an OP branch it never takes
+// (the average names arg); the twin fills such slots with a buffer it already binds.
 // Backward outputs follow the accumulate convention (beta = 0: write, 1: add to the old value):
 // the old value is read only when beta != 0, so garbage (even NaN) is ignored when writing.
 
@@ -61,8 +66,8 @@ struct Params {
     ow: u32,
     k: u32,       // window side
     s: u32,       // stride
-    seg: u32,     // items (outputs, inputs, vectors) per invocation along a row
-    nseg: u32,    // segments per row
+    seg: u32,     // items (outputs, inputs, vec4s) per invocation
+    nseg: u32,    // segments per row (max pooling) or plane (global backward)
     hw: u32,      // H*W
     chunk: u32,   // global pooling: elements per partial (a multiple of 4)
     nchunks: u32, // partials per plane

@@ -209,6 +209,21 @@ fn max_pool_ties_go_to_the_first_maximum_and_nan_wins() {
     assert!(y[0] == 3.0 && y[1].is_nan() && y[2].is_nan());
     let want = cpu::max_pool(&spec, &to_f64(&x));
     assert_eq!(arg, want.1);
+    // The same rules on the scalar 2 x 2 path (W odd) and the general path (k = 3).
+    let nan = f32::NAN;
+    #[rustfmt::skip]
+    let x = [
+        1.0, 3.0,   5.0, nan,   nan, 2.0,   9.0,
+        3.0, 3.0,   9.0, 1.0,   1.0, nan,   9.0,
+        0.0, 0.0,   0.0, 0.0,   0.0, 0.0,   9.0,
+    ];
+    let spec = MaxPoolSpec::new(1, 1, 2, 7, 2, 2);
+    assert_eq!(max_pool(&spec, &x[..14]).1, [1, 3, 4]);
+    let spec = MaxPoolSpec::new(1, 1, 3, 7, 3, 2);
+    let (y, arg) = max_pool(&spec, &x);
+    assert_eq!(arg, [9, 3, 4]);
+    assert!(y[0] == 9.0 && y[1].is_nan() && y[2].is_nan());
+    assert_eq!(arg, cpu::max_pool(&spec, &to_f64(&x)).1);
 }
 
 #[test]
@@ -324,6 +339,9 @@ fn global_pools_match_f64_at_awkward_model_and_two_pass_sizes() {
     }
 }
 
+/// (HW, (position, value) pairs set in plane 1, the argmax wanted there).
+type Tie = (usize, &'static [(usize, f32)], u32);
+
 #[test]
 fn global_max_ties_go_to_the_first_maximum_on_every_path() {
     // Constant planes on the scalar, vec4 and two-pass paths: position 0 wins, and alone gets dy.
@@ -349,7 +367,7 @@ fn global_max_ties_go_to_the_first_maximum_on_every_path() {
     // and 3), different chunks of a two-pass plane (4500 and 100), the scalar head and tail of
     // a plane that starts mid-vec4 (plane 1 of HW = 13 starts at 13: head 0..2, tail 11..12),
     // and NaN (the first NaN). The values go into plane 1 of 2.
-    let cases: [(usize, &[(usize, f32)], u32); 7] = [
+    let cases: [Tie; 7] = [
         (16, &[(6, 1.0), (3, 1.0)], 3),
         (8192, &[(4500, 2.0), (100, 2.0)], 100),
         (13, &[(12, 1.0), (1, 1.0)], 1),
