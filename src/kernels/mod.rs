@@ -10,12 +10,14 @@
 //! K x N for matmul, C/H/W = channels/height/width, D = latent dimension.
 
 pub mod batchnorm;
+pub mod conv;
 pub mod elementwise;
 pub mod layout;
 pub mod loss;
 pub mod matmul;
 pub mod optimizer;
 pub mod pairwise;
+pub mod pool;
 pub mod probe;
 pub mod random;
 pub mod reduce;
@@ -41,6 +43,8 @@ pub enum Family {
     Optimizer,
     Layout,
     Probe,
+    Conv,
+    Pool,
 }
 
 const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
@@ -48,7 +52,7 @@ const STORAGE_F32: &str = include_str!("../../shaders/storage_f32.wgsl");
 const STORAGE_F16: &str = include_str!("../../shaders/storage_f16.wgsl");
 
 impl Family {
-    pub const ALL: [Family; 13] = [
+    pub const ALL: [Family; 15] = [
         Family::Matmul,
         Family::MatmulF16,
         Family::Elementwise,
@@ -62,6 +66,8 @@ impl Family {
         Family::Optimizer,
         Family::Layout,
         Family::Probe,
+        Family::Conv,
+        Family::Pool,
     ];
 
     /// The family's own file under shaders/ (shared by the f32 and f16 twins).
@@ -78,6 +84,8 @@ impl Family {
             Family::Optimizer => "optimizer.wgsl",
             Family::Layout => "layout.wgsl",
             Family::Probe => "probe.wgsl",
+            Family::Conv => "conv.wgsl",
+            Family::Pool => "pool.wgsl",
         }
     }
 
@@ -96,6 +104,8 @@ impl Family {
             Family::Optimizer => include_str!("../../shaders/optimizer.wgsl"),
             Family::Layout => include_str!("../../shaders/layout.wgsl"),
             Family::Probe => include_str!("../../shaders/probe.wgsl"),
+            Family::Conv => include_str!("../../shaders/conv.wgsl"),
+            Family::Pool => include_str!("../../shaders/pool.wgsl"),
         }
     }
 

@@ -30,6 +30,7 @@ mod loss;
 mod matmul;
 mod optimizer;
 mod pairwise;
+mod pool;
 mod probe;
 mod random;
 mod reduce;
@@ -96,6 +97,7 @@ pub fn kernels() -> Vec<Case> {
         pairwise::cases(),
         layout::cases(),
         optimizer::cases(),
+        pool::cases(),
     ]
     .into_iter()
     .flatten()

@@ -1,0 +1,1 @@
+// Convolution family (issue 4): filled in by its owner.
