@@ -1,0 +1,350 @@
+//! Twin of shaders/conv.wgsl: conv2d and conv_transpose2d on NCHW tensors with PyTorch
+//! semantics (stride, symmetric zero padding, output_padding; no dilation or groups), forward
+//! with a fused bias + activation epilogue, and every backward.
+//!
+//! Shapes: conv2d x [N, Cin, H, W], weight [Cout, Cin, KH, KW], bias [Cout],
+//! y [N, Cout, OH, OW], OH = (H + 2P - KH) / S + 1. conv_transpose2d x [N, Cin, H, W],
+//! weight [Cin, Cout, KH, KW], y [N, Cout, OH, OW], OH = (H - 1) S - 2P + KH + output_pad.
+//!
+//! Everything is one implicit GEMM (`gemm`): conv2d's forward; its input gradient, a gather
+//! (each input pixel sums the output positions and taps that touch it; no atomics), one GEMM
+//! per stride phase after a pass that packs the weight per phase; its weight gradient,
+//! reducing over N OH OW in chunks whose partials a last pass adds in order. conv_transpose2d
+//! is the same three: its forward is conv2d's input gradient, its input gradient conv2d's
+//! forward, its weight gradient conv2d's with x and dy swapped. The bias gradient has its own
+//! small kernel. Ops that need several passes return `Vec<Dispatch>` and take a caller-owned
+//! scratch buffer of `<op>_scratch_len` floats (any buffer when that is 0: it is not bound).
+//! Backward entry points write or, with `accumulate`, add to their gradient.
+//!
+//! Two kernels (`Variant`): register-blocked for CPU adapters (lavapipe), workgroup-tiled for
+//! GPUs, chosen by `Gpu::is_cpu` unless the spec forces one.
+
+pub mod cpu;
+mod gemm;
+mod spec;
+
+pub use gemm::{Params, RB_COLS, RB_ROWS, TILE};
+pub use spec::{Act, Conv2dSpec, ConvTranspose2dSpec, Variant, K_MAX};
+
+use crate::{Buf, Dispatch, Gpu, Result};
+use gemm::{bias_chunks, Epi};
+use spec::{expect, expect_scratch};
+
+/// y = act(conv2d(x, weight) (+ bias)). `bias` [Cout] is optional; the activation applies
+/// after it.
+pub fn conv2d(
+    gpu: &Gpu,
+    spec: &Conv2dSpec,
+    x: &Buf,
+    weight: &Buf,
+    bias: Option<&Buf>,
+    act: Act,
+    y: &Buf,
+) -> Result<Dispatch> {
+    spec.check()?;
+    expect(
+        "conv2d",
+        &[
+            ("x", x, spec.x_len()),
+            ("weight", weight, spec.w_len()),
+            ("y", y, spec.y_len()),
+        ],
+    )?;
+    if let Some(b) = bias {
+        expect("conv2d", &[("bias", b, spec.cout)])?;
+    }
+    let epi = Epi {
+        accumulate: false,
+        act,
+    };
+    spec.forward_gemm()?
+        .dispatch(gpu, spec.variant_on(gpu), epi, weight, x, bias, y)
+}
+
+/// Floats of scratch `conv2d_backward_input` needs: the weight packed per stride phase.
+pub fn conv2d_backward_input_scratch_len(spec: &Conv2dSpec) -> usize {
+    spec.w_len()
+}
+
+/// dx = d(sum dy * y)/dx of y = conv2d(x, weight): dx[n, ci, ih, iw] = sum over co and the
+/// taps (kh, kw) with oh = (ih + P - kh) / S, ow likewise, landing inside y, of
+/// dy[n, co, oh, ow] * weight[co, ci, kh, kw]. Independent of x and the bias.
+pub fn conv2d_backward_input(
+    gpu: &Gpu,
+    spec: &Conv2dSpec,
+    dy: &Buf,
+    weight: &Buf,
+    dx: &Buf,
+    scratch: &Buf,
+    accumulate: bool,
+) -> Result<Vec<Dispatch>> {
+    spec.check()?;
+    expect(
+        "conv2d_backward_input",
+        &[
+            ("dy", dy, spec.y_len()),
+            ("weight", weight, spec.w_len()),
+            ("dx", dx, spec.x_len()),
+        ],
+    )?;
+    input_grad(
+        gpu,
+        spec,
+        dy,
+        weight,
+        None,
+        Epi::accumulate(accumulate),
+        dx,
+        scratch,
+    )
+}
+
+/// The input-gradient gather of `c` into `out` with an epilogue: pack, then one GEMM per phase.
+#[allow(clippy::too_many_arguments)]
+fn input_grad(
+    gpu: &Gpu,
+    c: &Conv2dSpec,
+    dy: &Buf,
+    weight: &Buf,
+    bias: Option<&Buf>,
+    epi: Epi,
+    out: &Buf,
+    scratch: &Buf,
+) -> Result<Vec<Dispatch>> {
+    let what = "conv input gradient / conv_transpose2d";
+    expect_scratch(what, scratch, c.w_len(), &[dy, weight, out])?;
+    let gemms = c.input_grad_gemms()?;
+    let mut ds = vec![gemm::pack_dispatch(gpu, c, weight, scratch)?];
+    for g in &gemms {
+        ds.push(g.dispatch(gpu, c.variant_on(gpu), epi, scratch, dy, bias, out)?);
+    }
+    Ok(ds)
+}
+
+/// Floats of scratch `conv2d_backward_weight` needs: per-chunk partial weight gradients when
+/// the reduction over N OH OW is split (0 when it is not).
+pub fn conv2d_backward_weight_scratch_len(spec: &Conv2dSpec) -> usize {
+    match spec.weight_grad_chunks() {
+        (1, _) => 0,
+        (chunks, _) => chunks * spec.w_len(),
+    }
+}
+
+/// dweight[co, ci, kh, kw] = sum over n, oh, ow of dy[n, co, oh, ow] * x[n, ci, ih, iw]
+/// (ih = oh S - P + kh; zero outside x).
+pub fn conv2d_backward_weight(
+    gpu: &Gpu,
+    spec: &Conv2dSpec,
+    x: &Buf,
+    dy: &Buf,
+    dweight: &Buf,
+    scratch: &Buf,
+    accumulate: bool,
+) -> Result<Vec<Dispatch>> {
+    spec.check()?;
+    expect(
+        "conv2d_backward_weight",
+        &[
+            ("x", x, spec.x_len()),
+            ("dy", dy, spec.y_len()),
+            ("dweight", dweight, spec.w_len()),
+        ],
+    )?;
+    weight_grad(gpu, spec, x, dy, dweight, scratch, accumulate)
+}
+
+fn weight_grad(
+    gpu: &Gpu,
+    c: &Conv2dSpec,
+    x: &Buf,
+    dy: &Buf,
+    dweight: &Buf,
+    scratch: &Buf,
+    accumulate: bool,
+) -> Result<Vec<Dispatch>> {
+    let g = c.weight_grad_gemm();
+    let variant = c.variant_on(gpu);
+    if g.chunks == 1 {
+        let epi = Epi::accumulate(accumulate);
+        return Ok(vec![g.dispatch(gpu, variant, epi, dy, x, None, dweight)?]);
+    }
+    let what = "conv weight gradient";
+    expect_scratch(what, scratch, g.chunks * c.w_len(), &[x, dy, dweight])?;
+    Ok(vec![
+        g.dispatch(gpu, variant, Epi::PLAIN, dy, x, None, scratch)?,
+        gemm::sum_dispatch(gpu, c.w_len(), g.chunks, scratch, dweight, accumulate)?,
+    ])
+}
+
+/// Floats of scratch `conv2d_backward_bias` needs (0 when one pass suffices).
+pub fn conv2d_backward_bias_scratch_len(spec: &Conv2dSpec) -> usize {
+    bias_scratch_len(spec.n * spec.oh() * spec.ow(), spec.cout)
+}
+
+fn bias_scratch_len(pos: usize, channels: usize) -> usize {
+    match bias_chunks(pos) {
+        (1, _) => 0,
+        (chunks, _) => chunks * channels,
+    }
+}
+
+/// dbias[co] = sum over n, oh, ow of dy[n, co, oh, ow].
+pub fn conv2d_backward_bias(
+    gpu: &Gpu,
+    spec: &Conv2dSpec,
+    dy: &Buf,
+    dbias: &Buf,
+    scratch: &Buf,
+    accumulate: bool,
+) -> Result<Vec<Dispatch>> {
+    spec.check()?;
+    let dims = (spec.n, spec.cout, spec.oh() * spec.ow());
+    bias_grad(
+        gpu,
+        "conv2d_backward_bias",
+        dims,
+        dy,
+        dbias,
+        scratch,
+        accumulate,
+    )
+}
+
+fn bias_grad(
+    gpu: &Gpu,
+    what: &str,
+    (n, channels, plane): (usize, usize, usize),
+    dy: &Buf,
+    dbias: &Buf,
+    scratch: &Buf,
+    accumulate: bool,
+) -> Result<Vec<Dispatch>> {
+    expect(
+        what,
+        &[("dy", dy, n * channels * plane), ("dbias", dbias, channels)],
+    )?;
+    let dims = (n, channels, plane);
+    let (chunks, _) = bias_chunks(n * plane);
+    if chunks == 1 {
+        return Ok(vec![gemm::bias_partials_dispatch(
+            gpu, dims, dy, dbias, accumulate,
+        )?]);
+    }
+    expect_scratch(what, scratch, chunks * channels, &[dy, dbias])?;
+    Ok(vec![
+        gemm::bias_partials_dispatch(gpu, dims, dy, scratch, false)?,
+        gemm::sum_dispatch(gpu, channels, chunks, scratch, dbias, accumulate)?,
+    ])
+}
+
+/// Floats of scratch `conv_transpose2d` needs: the weight packed per stride phase.
+pub fn conv_transpose2d_scratch_len(spec: &ConvTranspose2dSpec) -> usize {
+    spec.w_len()
+}
+
+/// y = act(conv_transpose2d(x, weight) (+ bias)): y[n, co, ih S - P + kh, iw S - P + kw] gets
+/// x[n, ci, ih, iw] * weight[ci, co, kh, kw], computed as a gather per output pixel (conv2d's
+/// input gradient).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_transpose2d(
+    gpu: &Gpu,
+    spec: &ConvTranspose2dSpec,
+    x: &Buf,
+    weight: &Buf,
+    bias: Option<&Buf>,
+    act: Act,
+    y: &Buf,
+    scratch: &Buf,
+) -> Result<Vec<Dispatch>> {
+    spec.check()?;
+    expect(
+        "conv_transpose2d",
+        &[
+            ("x", x, spec.x_len()),
+            ("weight", weight, spec.w_len()),
+            ("y", y, spec.y_len()),
+        ],
+    )?;
+    if let Some(b) = bias {
+        expect("conv_transpose2d", &[("bias", b, spec.cout)])?;
+    }
+    let epi = Epi {
+        accumulate: false,
+        act,
+    };
+    input_grad(gpu, &spec.as_conv(), x, weight, bias, epi, y, scratch)
+}
+
+/// dx of y = conv_transpose2d(x, weight): dx[n, ci, ih, iw] = sum over co, kh, kw of
+/// dy[n, co, ih S - P + kh, iw S - P + kw] * weight[ci, co, kh, kw] (inside dy), i.e. conv2d
+/// of dy with the same weight.
+pub fn conv_transpose2d_backward_input(
+    gpu: &Gpu,
+    spec: &ConvTranspose2dSpec,
+    dy: &Buf,
+    weight: &Buf,
+    dx: &Buf,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    spec.check()?;
+    expect(
+        "conv_transpose2d_backward_input",
+        &[
+            ("dy", dy, spec.y_len()),
+            ("weight", weight, spec.w_len()),
+            ("dx", dx, spec.x_len()),
+        ],
+    )?;
+    let c = spec.as_conv();
+    let epi = Epi::accumulate(accumulate);
+    c.forward_gemm()?
+        .dispatch(gpu, c.variant_on(gpu), epi, weight, dy, None, dx)
+}
+
+/// Floats of scratch `conv_transpose2d_backward_weight` needs.
+pub fn conv_transpose2d_backward_weight_scratch_len(spec: &ConvTranspose2dSpec) -> usize {
+    conv2d_backward_weight_scratch_len(&spec.as_conv())
+}
+
+/// dweight[ci, co, kh, kw] = sum over n, ih, iw of x[n, ci, ih, iw] * dy[n, co, ih S - P + kh,
+/// iw S - P + kw]: conv2d's weight gradient with the roles of x and dy swapped.
+pub fn conv_transpose2d_backward_weight(
+    gpu: &Gpu,
+    spec: &ConvTranspose2dSpec,
+    x: &Buf,
+    dy: &Buf,
+    dweight: &Buf,
+    scratch: &Buf,
+    accumulate: bool,
+) -> Result<Vec<Dispatch>> {
+    spec.check()?;
+    expect(
+        "conv_transpose2d_backward_weight",
+        &[
+            ("x", x, spec.x_len()),
+            ("dy", dy, spec.y_len()),
+            ("dweight", dweight, spec.w_len()),
+        ],
+    )?;
+    weight_grad(gpu, &spec.as_conv(), dy, x, dweight, scratch, accumulate)
+}
+
+/// Floats of scratch `conv_transpose2d_backward_bias` needs (0 when one pass suffices).
+pub fn conv_transpose2d_backward_bias_scratch_len(spec: &ConvTranspose2dSpec) -> usize {
+    bias_scratch_len(spec.n * spec.oh() * spec.ow(), spec.cout)
+}
+
+/// dbias[co] = sum over n, oh, ow of dy[n, co, oh, ow].
+pub fn conv_transpose2d_backward_bias(
+    gpu: &Gpu,
+    spec: &ConvTranspose2dSpec,
+    dy: &Buf,
+    dbias: &Buf,
+    scratch: &Buf,
+    accumulate: bool,
+) -> Result<Vec<Dispatch>> {
+    spec.check()?;
+    let dims = (spec.n, spec.cout, spec.oh() * spec.ow());
+    let what = "conv_transpose2d_backward_bias";
+    bias_grad(gpu, what, dims, dy, dbias, scratch, accumulate)
+}
