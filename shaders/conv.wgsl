@@ -44,13 +44,15 @@
 // - conv_bias_partials: sum of dy [N, Cout, plane] over (n, q) in chunk ch, for each channel:
 //   out[ch*Cout + co] (beta-accumulated: with one chunk the twin binds db itself).
 // - conv_sum_partials: out[o] = beta*old + sum_ch src[ch*n_inv + o], chunks in order.
+// - conv_pad_planes: planes of `plane` floats copied into planes of `plane_out` (a multiple of 4)
+//   with a zero tail, so that the weight gradient's A (dy) rows are vec4-aligned.
 //
 // Bindings: 0 params, 1 a (GEMM A), 2 src (GEMM B, the helpers' input), 3 bias, 4 out.
 // Accumulate convention: new = select(0, beta * old, beta != 0) + fresh, so a garbage (even NaN)
 // old value is never read when writing.
 
 override WG: u32 = 8u;
-override STRIPS: u32 = 8u; // 1, 2, 4 or 8 strips of 4 rows per register tile
+override STRIPS: u32 = 8u; // 1, 2, 4, 8 or 16 strips of 4 rows per register tile
 override EXACT: bool = false; // A rows contiguous and 16-byte aligned along k, no k tails
 
 const ACT_NONE: u32 = 0u;
@@ -108,8 +110,9 @@ struct Params {
     kh: u32,
     kw: u32,
     stride: u32,
-    plane: u32,   // OH*OW of dy (conv_bias_partials)
-    total: u32,   // N*plane
+    plane: u32,     // OH*OW of dy (conv_bias_partials, conv_pad_planes)
+    total: u32,     // N*plane
+    plane_out: u32, // padded plane (conv_pad_planes)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -356,6 +359,12 @@ fn pick(s: u32, m0: mat4x4<f32>, m1: mat4x4<f32>, m2: mat4x4<f32>, m3: mat4x4<f3
                   pick4(s, m0[3], m1[3], m2[3], m3[3], m4[3], m5[3], m6[3], m7[3]));
 }
 
+// lo or up, by a select per column.
+fn psel(hi: bool, lo: mat4x4<f32>, up: mat4x4<f32>) -> mat4x4<f32> {
+    return mat4x4(select(lo[0], up[0], hi), select(lo[1], up[1], hi), select(lo[2], up[2], hi),
+                  select(lo[3], up[3], hi));
+}
+
 // ---- register-blocked GEMM (CPU adapters) --------------------------------------------------
 
 // t[j] += bm_j * am for the four column blocks of one 4-row strip.
@@ -395,6 +404,14 @@ fn conv_gemm_rb(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
     var t5: array<mat4x4<f32>, 4>;
     var t6: array<mat4x4<f32>, 4>;
     var t7: array<mat4x4<f32>, 4>;
+    var t8: array<mat4x4<f32>, 4>;
+    var t9: array<mat4x4<f32>, 4>;
+    var t10: array<mat4x4<f32>, 4>;
+    var t11: array<mat4x4<f32>, 4>;
+    var t12: array<mat4x4<f32>, 4>;
+    var t13: array<mat4x4<f32>, 4>;
+    var t14: array<mat4x4<f32>, 4>;
+    var t15: array<mat4x4<f32>, 4>;
     var q = k_at(kbeg);
     for (var k = kbeg; k < kend; k += 4u) {
         let u1 = k_next(q);
@@ -421,16 +438,37 @@ fn conv_gemm_rb(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
             mac(&t6, load_a(r0 + 24u, q0, q1, q2, q3), bm);
             mac(&t7, load_a(r0 + 28u, q0, q1, q2, q3), bm);
         }
+        if STRIPS > 8u {
+            mac(&t8, load_a(r0 + 32u, q0, q1, q2, q3), bm);
+            mac(&t9, load_a(r0 + 36u, q0, q1, q2, q3), bm);
+            mac(&t10, load_a(r0 + 40u, q0, q1, q2, q3), bm);
+            mac(&t11, load_a(r0 + 44u, q0, q1, q2, q3), bm);
+            mac(&t12, load_a(r0 + 48u, q0, q1, q2, q3), bm);
+            mac(&t13, load_a(r0 + 52u, q0, q1, q2, q3), bm);
+            mac(&t14, load_a(r0 + 56u, q0, q1, q2, q3), bm);
+            mac(&t15, load_a(r0 + 60u, q0, q1, q2, q3), bm);
+        }
     }
     // Strip by strip; the bound is opaque to the compiler (rows >= 1) so the JIT compiles one
-    // strip's stores instead of unrolling all of them.
+    // strip's stores instead of unrolling all of them. Strip s is picked by selects: s & 7
+    // among t0..t7 or among t8..t15.
     let strips = select(STRIPS, 0u, p.rows == 0u);
     for (var s = 0u; s < strips; s++) {
         let r = r0 + 4u * s;
-        store_block(r, cs0, pick(s, t0[0], t1[0], t2[0], t3[0], t4[0], t5[0], t6[0], t7[0]), ch);
-        store_block(r, cs1, pick(s, t0[1], t1[1], t2[1], t3[1], t4[1], t5[1], t6[1], t7[1]), ch);
-        store_block(r, cs2, pick(s, t0[2], t1[2], t2[2], t3[2], t4[2], t5[2], t6[2], t7[2]), ch);
-        store_block(r, cs3, pick(s, t0[3], t1[3], t2[3], t3[3], t4[3], t5[3], t6[3], t7[3]), ch);
+        let h = s & 7u;
+        let hi = s >= 8u;
+        let m0 = psel(hi, pick(h, t0[0], t1[0], t2[0], t3[0], t4[0], t5[0], t6[0], t7[0]),
+                      pick(h, t8[0], t9[0], t10[0], t11[0], t12[0], t13[0], t14[0], t15[0]));
+        let m1 = psel(hi, pick(h, t0[1], t1[1], t2[1], t3[1], t4[1], t5[1], t6[1], t7[1]),
+                      pick(h, t8[1], t9[1], t10[1], t11[1], t12[1], t13[1], t14[1], t15[1]));
+        let m2 = psel(hi, pick(h, t0[2], t1[2], t2[2], t3[2], t4[2], t5[2], t6[2], t7[2]),
+                      pick(h, t8[2], t9[2], t10[2], t11[2], t12[2], t13[2], t14[2], t15[2]));
+        let m3 = psel(hi, pick(h, t0[3], t1[3], t2[3], t3[3], t4[3], t5[3], t6[3], t7[3]),
+                      pick(h, t8[3], t9[3], t10[3], t11[3], t12[3], t13[3], t14[3], t15[3]));
+        store_block(r, cs0, m0, ch);
+        store_block(r, cs1, m1, ch);
+        store_block(r, cs2, m2, ch);
+        store_block(r, cs3, m3, ch);
     }
 }
 
@@ -609,4 +647,23 @@ fn conv_sum_partials(@builtin(workgroup_id) wg: vec3<u32>,
         old = p.beta * out_at(o);
     }
     out[o >> 2u][o & 3u] = old + sum;
+}
+
+// Four output floats per invocation: out[i * plane_out + q] = src[i * plane + q] (0 for
+// q >= plane); plane_out % 4 == 0, so the four share i.
+@compute @workgroup_size(WG)
+fn conv_pad_planes(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lane: u32) {
+    let e4 = group_index(wg, nwg) * WG + lane;
+    if e4 >= p.n_inv {
+        return;
+    }
+    let i = (e4 * 4u) / p.plane_out;
+    let q = (e4 * 4u) % p.plane_out;
+    let last = arrayLength(&src) - 1u;
+    var v = vec4(0.0);
+    for (var j = 0u; j < 4u; j++) {
+        v[j] = select(0.0, src[min(i * p.plane + q + j, last)], q + j < p.plane);
+    }
+    out[e4] = v;
 }

@@ -24,6 +24,7 @@
 //! branches such as "Taylor series near 0" must take their usual mix of paths.
 
 mod batchnorm;
+mod conv;
 mod elementwise;
 mod layout;
 mod loss;
@@ -96,6 +97,7 @@ pub fn kernels() -> Vec<Case> {
         pairwise::cases(),
         layout::cases(),
         optimizer::cases(),
+        conv::cases(),
     ]
     .into_iter()
     .flatten()

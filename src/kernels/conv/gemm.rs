@@ -17,8 +17,8 @@ pub const RB_ROWS: usize = 32;
 pub const TILE: usize = 64;
 /// Most reduction positions per weight-gradient chunk (4,096 loop iterations).
 const CHUNK_MAX: usize = 16384;
-/// Independent tiles the weight gradient aims for (32 SIMD groups: work for every core).
-const TILES_WANTED: usize = 256;
+/// Independent tiles the weight gradient aims for (16 SIMD groups: work for every core).
+const TILES_WANTED: usize = 128;
 
 /// Mirrors the shader's `Params` field by field (meanings there).
 #[repr(C)]
@@ -73,6 +73,7 @@ pub struct Params {
     pub stride: u32,
     pub plane: u32,
     pub total: u32,
+    pub plane_out: u32,
 }
 
 /// One implicit GEMM: D[rows, cols] = sum over k of A(r, k) B(k, c), with the index maps of the
@@ -131,7 +132,8 @@ fn strips(rows: usize) -> usize {
         0..=4 => 1,
         5..=8 => 2,
         9..=16 => 4,
-        _ => 8,
+        17..=63 => 8,
+        _ => 16,
     }
 }
 
@@ -379,13 +381,34 @@ impl Conv2dSpec {
         (pos.div_ceil(kch), kch)
     }
 
+    /// Output rows of dy after padding its planes to a multiple of 4 floats (see
+    /// `weight_grad_gemm`), or None when they need no padding or it does not pay: only a
+    /// single-chunk reduction is padded (its scratch holds the padded dy, not partials), and
+    /// only when it adds at most a quarter more positions.
+    pub(super) fn weight_grad_padded_rows(&self) -> Option<usize> {
+        let (oh, ow) = (self.oh(), self.ow());
+        if (oh * ow).is_multiple_of(4) || self.weight_grad_chunks().0 > 1 {
+            return None;
+        }
+        let rows = (oh..oh + 4).find(|r| (r * ow).is_multiple_of(4))?;
+        let pos = self.n * rows * ow;
+        (4 * rows <= 5 * oh && pos <= 2 * CHUNK_MAX).then_some(rows)
+    }
+
     /// Weight gradient: rows = co, columns = (ci, kh, kw), k = (n, oh, ow) in chunks;
     /// A = dy, B = x. With several chunks each writes its own partial [Cout, Cin KH KW].
-    pub(super) fn weight_grad_gemm(&self) -> Gemm {
+    /// With `padded_rows` = Some(OH'), A is dy copied into [N, Cout, OH' OW] planes with zero
+    /// rows oh >= OH (conv_pad_planes), so A rows are vec4-aligned; the extra positions add
+    /// dy = 0 times x (zero or a real, finite input value), i.e. nothing.
+    pub(super) fn weight_grad_gemm(&self, padded_rows: Option<usize>) -> Gemm {
         let (s, p) = (self.stride as i64, self.pad as i64);
-        let (h, w, oh, ow) = (self.h, self.w, self.oh(), self.ow());
+        let (h, w, ow) = (self.h, self.w, self.ow());
+        let oh = padded_rows.unwrap_or(self.oh());
         let k = self.cin * self.kh * self.kw;
-        let (chunks, kch) = self.weight_grad_chunks();
+        let (chunks, kch) = match padded_rows {
+            Some(_) => (1, round4(self.n * oh * ow)),
+            None => self.weight_grad_chunks(),
+        };
         Gemm {
             rows: self.cout,
             cols: k,
@@ -493,4 +516,23 @@ pub(super) fn bias_partials_dispatch(
     let key = helper_key("conv_bias_partials");
     let groups = grid_1d(gpu, chunks * channels, 64)?;
     gpu.dispatch(&key, &params, &[dy, dy, dy, out], groups)
+}
+
+/// conv_pad_planes: `planes` planes of `plane` floats from `src` into planes of `plane_out`
+/// (a multiple of 4) in `out`, zero-filled past `plane`.
+pub(super) fn pad_dispatch(
+    gpu: &Gpu,
+    (planes, plane, plane_out): (usize, usize, usize),
+    src: &Buf,
+    out: &Buf,
+) -> Result<Dispatch> {
+    let n4 = planes * plane_out / 4;
+    let params = Params {
+        n_inv: u(n4)?,
+        plane: u(plane)?,
+        plane_out: u(plane_out)?,
+        ..Params::default()
+    };
+    let key = helper_key("conv_pad_planes");
+    gpu.dispatch(&key, &params, &[src, src, src, out], grid_1d(gpu, n4, 64)?)
 }

@@ -122,8 +122,12 @@ fn input_grad(
 }
 
 /// Floats of scratch `conv2d_backward_weight` needs: per-chunk partial weight gradients when
-/// the reduction over N OH OW is split (0 when it is not).
+/// the reduction over N OH OW is split, or dy with its planes padded to a multiple of 4 floats
+/// (0 when neither is used).
 pub fn conv2d_backward_weight_scratch_len(spec: &Conv2dSpec) -> usize {
+    if let Some(rows) = spec.weight_grad_padded_rows() {
+        return spec.n * spec.cout * rows * spec.ow();
+    }
     match spec.weight_grad_chunks() {
         (1, _) => 0,
         (chunks, _) => chunks * spec.w_len(),
@@ -162,14 +166,23 @@ fn weight_grad(
     scratch: &Buf,
     accumulate: bool,
 ) -> Result<Vec<Dispatch>> {
-    let g = c.weight_grad_gemm();
+    let what = "conv weight gradient";
+    let need = conv2d_backward_weight_scratch_len(c);
+    expect_scratch(what, scratch, need, &[x, dy, dweight])?;
+    let padded = c.weight_grad_padded_rows();
+    let g = c.weight_grad_gemm(padded);
     let variant = c.variant_on(gpu);
+    let epi = Epi::accumulate(accumulate);
+    if let Some(rows) = padded {
+        let planes = (c.n * c.cout, c.oh() * c.ow(), rows * c.ow());
+        return Ok(vec![
+            gemm::pad_dispatch(gpu, planes, dy, scratch)?,
+            g.dispatch(gpu, variant, epi, scratch, x, None, dweight)?,
+        ]);
+    }
     if g.chunks == 1 {
-        let epi = Epi::accumulate(accumulate);
         return Ok(vec![g.dispatch(gpu, variant, epi, dy, x, None, dweight)?]);
     }
-    let what = "conv weight gradient";
-    expect_scratch(what, scratch, g.chunks * c.w_len(), &[x, dy, dweight])?;
     Ok(vec![
         g.dispatch(gpu, variant, Epi::PLAIN, dy, x, None, scratch)?,
         gemm::sum_dispatch(gpu, c.w_len(), g.chunks, scratch, dweight, accumulate)?,
