@@ -496,3 +496,170 @@ fn grid_folds_past_65535_workgroups() {
         .collect();
     assert_close("conv2d 1x1 over 8.4M positions", &got, &want, 1e-5, 1e-6);
 }
+
+/// Images of a batch the MNIST-shape checks compare (the first, one inside, the last): the
+/// GPU runs the whole batch of 128, the f64 twin only these, since images are independent in
+/// a forward pass and an input gradient.
+const IMAGES: [usize; 3] = [0, 77, 127];
+
+fn image<T: Copy>(v: &[T], n: usize, i: usize) -> &[T] {
+    let per = v.len() / n;
+    &v[i * per..(i + 1) * per]
+}
+
+/// GPU output `got` [n, ...] vs the twin `f` run on the chosen images alone (f gets the
+/// image index and returns (want, sum |terms|) for it).
+fn close_on_images(what: &str, n: usize, got: &[f32], f: impl Fn(usize) -> (Vec<f64>, Vec<f64>)) {
+    for i in IMAGES {
+        let (want, mag) = f(i);
+        let what = format!("{what}, image {i}");
+        assert_close(&what, image(got, n, i), &want, 1e-4, cancel_atol(&mag));
+    }
+}
+
+/// Upper bound of sum |dy * x| over the batch for every weight-gradient entry of output
+/// channel co: sum |dy[:, co]| * max |x|, per channel (cheap; the twin on |inputs| would
+/// double the cost of the full-batch twin).
+fn weight_grad_bound(n: usize, cout: usize, taps: usize, dy: &[f64], x: &[f64]) -> Vec<f64> {
+    let xmax = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let plane = dy.len() / (n * cout);
+    let mut mag = vec![0.0; cout];
+    for (i, v) in dy.iter().enumerate() {
+        mag[(i / plane) % cout] += v.abs() * xmax;
+    }
+    mag.iter()
+        .flat_map(|&m| std::iter::repeat_n(m, taps))
+        .collect()
+}
+
+#[test]
+fn mnist_model_shapes_match_twin() {
+    let gpu = gpu();
+    let mut rng = rng();
+    // Encoder: [128, 1, 28, 28] -> 64 x 14 x 14 -> 128 x 7 x 7, 4x4 kernels, stride 2, pad 1.
+    let enc = [
+        Conv2dSpec::new(128, 1, 28, 28, 64, 4, 4).stride(2).pad(1),
+        Conv2dSpec::new(128, 64, 14, 14, 128, 4, 4).stride(2).pad(1),
+    ];
+    for s in &enc {
+        let one = Conv2dSpec { n: 1, ..*s };
+        let x = uniform(&mut rng, s.x_len(), -1.0, 1.0);
+        let w = uniform(&mut rng, s.w_len(), -0.5, 0.5);
+        let b = uniform(&mut rng, s.cout, -0.5, 0.5);
+        let dy = uniform(&mut rng, s.y_len(), -1.0, 1.0);
+        let dx_old = uniform(&mut rng, s.x_len(), -1.0, 1.0);
+        let (xb, wb, bb, dyb) = (up(gpu, &x), up(gpu, &w), up(gpu, &b), up(gpu, &dy));
+        let (yb, dxb) = (scratch(gpu, s.y_len()), up(gpu, &dx_old));
+        let (dwb, dbb) = (scratch(gpu, s.w_len()), scratch(gpu, s.cout));
+        let si = scratch(gpu, conv::conv2d_backward_input_scratch_len(s));
+        let sw = scratch(gpu, conv::conv2d_backward_weight_scratch_len(s));
+        let sb = scratch(gpu, conv::conv2d_backward_bias_scratch_len(s));
+        let act = Act::LeakyRelu(0.2);
+        let mut ds = vec![conv::conv2d(gpu, s, &xb, &wb, Some(&bb), act, &yb).unwrap()];
+        ds.extend(conv::conv2d_backward_input(gpu, s, &dyb, &wb, &dxb, &si, true).unwrap());
+        ds.extend(conv::conv2d_backward_weight(gpu, s, &xb, &dyb, &dwb, &sw, false).unwrap());
+        ds.extend(conv::conv2d_backward_bias(gpu, s, &dyb, &dbb, &sb, false).unwrap());
+        run(gpu, &ds);
+        let (x, w, b, dy) = (to_f64(&x), to_f64(&w), to_f64(&b), to_f64(&dy));
+        let (aw, ab) = (abs(&w), abs(&b));
+        let got: Vec<f32> = gpu.download(&yb).unwrap();
+        close_on_images(&format!("conv2d {s:?}"), s.n, &got, |i| {
+            let xi = image(&x, s.n, i);
+            let want = cpu::conv2d(&one, xi, &w, Some(&b), act);
+            (want, cpu::conv2d(&one, &abs(xi), &aw, Some(&ab), Act::None))
+        });
+        let got: Vec<f32> = gpu.download(&dxb).unwrap();
+        close_on_images(&format!("conv2d dx {s:?}"), s.n, &got, |i| {
+            let dyi = image(&dy, s.n, i);
+            let want = cpu::conv2d_backward_input(&one, dyi, &w);
+            let want = plus_old(want, image(&dx_old, s.n, i), true);
+            (want, cpu::conv2d_backward_input(&one, &abs(dyi), &aw))
+        });
+        let got: Vec<f32> = gpu.download(&dwb).unwrap();
+        let want = cpu::conv2d_backward_weight(s, &x, &dy);
+        let mag = weight_grad_bound(s.n, s.cout, s.cin * s.kh * s.kw, &dy, &x);
+        assert_close(
+            &format!("conv2d dw {s:?}"),
+            &got,
+            &want,
+            1e-4,
+            cancel_atol(&mag),
+        );
+        let got: Vec<f32> = gpu.download(&dbb).unwrap();
+        let want = cpu::conv2d_backward_bias(s, &dy);
+        let mag = cpu::conv2d_backward_bias(s, &abs(&dy));
+        assert_close(
+            &format!("conv2d db {s:?}"),
+            &got,
+            &want,
+            1e-4,
+            cancel_atol(&mag),
+        );
+    }
+    // Decoder: the mirror, [128, 128, 7, 7] -> 64 x 14 x 14 -> 1 x 28 x 28.
+    let dec = [
+        ConvTranspose2dSpec::new(128, 128, 7, 7, 64, 4, 4)
+            .stride(2)
+            .pad(1),
+        ConvTranspose2dSpec::new(128, 64, 14, 14, 1, 4, 4)
+            .stride(2)
+            .pad(1),
+    ];
+    for t in &dec {
+        let one = ConvTranspose2dSpec { n: 1, ..*t };
+        let x = uniform(&mut rng, t.x_len(), -1.0, 1.0);
+        let w = uniform(&mut rng, t.w_len(), -0.5, 0.5);
+        let b = uniform(&mut rng, t.cout, -0.5, 0.5);
+        let dy = uniform(&mut rng, t.y_len(), -1.0, 1.0);
+        let dw_old = uniform(&mut rng, t.w_len(), -1.0, 1.0);
+        let (xb, wb, bb, dyb) = (up(gpu, &x), up(gpu, &w), up(gpu, &b), up(gpu, &dy));
+        let (yb, dxb) = (scratch(gpu, t.y_len()), scratch(gpu, t.x_len()));
+        let (dwb, dbb) = (up(gpu, &dw_old), scratch(gpu, t.cout));
+        let sf = scratch(gpu, conv::conv_transpose2d_scratch_len(t));
+        let sw = scratch(gpu, conv::conv_transpose2d_backward_weight_scratch_len(t));
+        let sb = scratch(gpu, conv::conv_transpose2d_backward_bias_scratch_len(t));
+        let mut ds =
+            conv::conv_transpose2d(gpu, t, &xb, &wb, Some(&bb), Act::Relu, &yb, &sf).unwrap();
+        ds.push(conv::conv_transpose2d_backward_input(gpu, t, &dyb, &wb, &dxb, false).unwrap());
+        ds.extend(
+            conv::conv_transpose2d_backward_weight(gpu, t, &xb, &dyb, &dwb, &sw, true).unwrap(),
+        );
+        ds.extend(conv::conv_transpose2d_backward_bias(gpu, t, &dyb, &dbb, &sb, false).unwrap());
+        run(gpu, &ds);
+        let (x, w, b, dy) = (to_f64(&x), to_f64(&w), to_f64(&b), to_f64(&dy));
+        let (aw, ab) = (abs(&w), abs(&b));
+        let got: Vec<f32> = gpu.download(&yb).unwrap();
+        close_on_images(&format!("conv_transpose2d {t:?}"), t.n, &got, |i| {
+            let xi = image(&x, t.n, i);
+            let want = cpu::conv_transpose2d(&one, xi, &w, Some(&b), Act::Relu);
+            (
+                want,
+                cpu::conv_transpose2d(&one, &abs(xi), &aw, Some(&ab), Act::None),
+            )
+        });
+        let got: Vec<f32> = gpu.download(&dxb).unwrap();
+        close_on_images(&format!("conv_transpose2d dx {t:?}"), t.n, &got, |i| {
+            let dyi = image(&dy, t.n, i);
+            let want = cpu::conv_transpose2d_backward_input(&one, dyi, &w);
+            (
+                want,
+                cpu::conv_transpose2d_backward_input(&one, &abs(dyi), &aw),
+            )
+        });
+        // dW[ci, co, .] sums x[:, ci] * dy[:, co]: bounded per input channel by sum |x| max |dy|.
+        let got: Vec<f32> = gpu.download(&dwb).unwrap();
+        let want = plus_old(
+            cpu::conv_transpose2d_backward_weight(t, &x, &dy),
+            &dw_old,
+            true,
+        );
+        let mag = weight_grad_bound(t.n, t.cin, t.cout * t.kh * t.kw, &x, &dy);
+        let what = format!("conv_transpose2d dw {t:?}");
+        assert_close(&what, &got, &want, 1e-4, cancel_atol(&mag));
+        let got: Vec<f32> = gpu.download(&dbb).unwrap();
+        let want = cpu::conv_transpose2d_backward_bias(t, &dy);
+        let mag = cpu::conv_transpose2d_backward_bias(t, &abs(&dy));
+        let what = format!("conv_transpose2d db {t:?}");
+        assert_close(&what, &got, &want, 1e-4, cancel_atol(&mag));
+    }
+}
