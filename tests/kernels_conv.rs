@@ -15,7 +15,7 @@ const VARIANTS: [Variant; 2] = [Variant::RegisterBlocked, Variant::Tiled];
 type Shape = [usize; 9];
 
 /// Awkward conv2d shapes. Comments say what each one exercises.
-const SHAPES: [Shape; 10] = [
+const SHAPES: [Shape; 11] = [
     [1, 1, 1, 1, 1, 1, 1, 1, 0],   // size 1
     [1, 1, 7, 5, 3, 3, 3, 1, 1],   // Cin 1, odd sizes, K = 9 (general A path)
     [5, 3, 9, 11, 5, 3, 3, 2, 1],  // N 5, Cin 3, stride 2, 2 strips of rows
@@ -26,6 +26,7 @@ const SHAPES: [Shape; 10] = [
     [1, 5, 4, 4, 33, 3, 3, 1, 0],  // Cout 33: a second row block
     [2, 2, 5, 6, 3, 3, 3, 2, 2],   // padding 2 with a 3x3 kernel
     [4, 2, 20, 18, 3, 3, 3, 1, 1], // 1440 positions: weight/bias gradients in chunks
+    [1, 66, 3, 4, 65, 3, 3, 1, 1], // 65 and 66 rows: 64-row tiles, the second one mostly idle
 ];
 
 fn spec(s: Shape) -> Conv2dSpec {
@@ -369,7 +370,7 @@ fn twins_backward_match_central_differences() {
 }
 
 #[test]
-fn default_variant_follows_the_adapter() {
+fn plans_follow_the_adapter_and_shape() {
     let gpu = gpu();
     let want = if gpu.is_cpu() {
         Variant::RegisterBlocked
@@ -377,6 +378,25 @@ fn default_variant_follows_the_adapter() {
         Variant::Tiled
     };
     assert_eq!(Conv2dSpec::new(1, 1, 4, 4, 1, 3, 3).variant_on(gpu), want);
+    // Weight gradient scratch: dy padded to 4-float planes (5x6 -> 6x6 output planes) for a
+    // single-chunk reduction; chunk partials when the reduction is split; nothing when the
+    // planes are aligned and one chunk suffices.
+    assert_eq!(
+        conv::conv2d_backward_weight_scratch_len(&spec(SHAPES[2])),
+        5 * 5 * 6 * 6
+    );
+    let chunked = spec(SHAPES[9]);
+    assert_eq!(
+        conv::conv2d_backward_weight_scratch_len(&chunked),
+        6 * chunked.w_len()
+    );
+    let enc2 = Conv2dSpec::new(128, 64, 14, 14, 128, 4, 4).stride(2).pad(1);
+    assert_eq!(
+        conv::conv2d_backward_weight_scratch_len(&enc2),
+        128 * 128 * 8 * 7
+    );
+    let aligned = Conv2dSpec::new(128, 64, 16, 16, 128, 4, 4).stride(2).pad(1);
+    assert_eq!(conv::conv2d_backward_weight_scratch_len(&aligned), 0);
 }
 
 #[test]
