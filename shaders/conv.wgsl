@@ -46,6 +46,10 @@
 // - conv_sum_partials: out[o] = beta*old + sum_ch src[ch*n_inv + o], chunks in order.
 // - conv_pad_planes: planes of `plane` floats copied into planes of `plane_out` (a multiple of 4)
 //   with a zero tail, so that the weight gradient's A (dy) rows are vec4-aligned.
+// - conv_col2im: the input gradient for few input channels (see gemm.rs): the GEMM first
+//   writes Z[n, ci, kh, kw, oh, ow] = sum_co weight[co, ci, kh, kw] dy[n, co, oh, ow]; each
+//   output pixel then sums the taps that reach it (a gather, in a fixed order), plus the
+//   epilogue.
 //
 // Bindings: 0 params, 1 a (GEMM A), 2 src (GEMM B, the helpers' input), 3 bias, 4 out.
 // Accumulate convention: new = select(0, beta * old, beta != 0) + fresh, so a garbage (even NaN)
@@ -113,6 +117,11 @@ struct Params {
     plane: u32,     // OH*OW of dy (conv_bias_partials, conv_pad_planes)
     total: u32,     // N*plane
     plane_out: u32, // padded plane (conv_pad_planes)
+    pad: u32,       // conv_col2im: the conv's padding,
+    zh: u32,        // the tap planes' rows and columns (the conv's OH, OW)
+    zw: u32,
+    out_h: u32,     // and the output's (the conv's H, W)
+    out_w: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -666,4 +675,44 @@ fn conv_pad_planes(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
         v[j] = select(0.0, src[min(i * p.plane + q + j, last)], q + j < p.plane);
     }
     out[e4] = v;
+}
+
+// Invocation e = ((n*cin + c)*out_h + y)*out_w + x: the taps kh = ph + S t with
+// iy = (y + P - kh) / S inside the tap plane (u32 wrap-around makes negative rows fail the test).
+@compute @workgroup_size(WG)
+fn conv_col2im(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lane: u32) {
+    let e = group_index(wg, nwg) * WG + lane;
+    if e >= p.n_inv {
+        return;
+    }
+    let x = e % p.out_w;
+    let t = e / p.out_w;
+    let y = t % p.out_h;
+    let nc = t / p.out_h;
+    let s = p.stride;
+    let ph_h = (y + p.pad) % s;
+    let ph_w = (x + p.pad) % s;
+    let y0 = (y + p.pad) / s;
+    let x0 = (x + p.pad) / s;
+    let zplane = p.zh * p.zw;
+    var sum = 0.0;
+    for (var kh = ph_h; kh < p.kh; kh += s) {
+        let iy = y0 - (kh - ph_h) / s;
+        for (var kw = ph_w; kw < p.kw; kw += s) {
+            let ix = x0 - (kw - ph_w) / s;
+            if iy < p.zh && ix < p.zw {
+                sum += src[((nc * p.kh + kh) * p.kw + kw) * zplane + iy * p.zw + ix];
+            }
+        }
+    }
+    var b = 0.0;
+    if p.has_bias != 0u {
+        b = bias[nc % p.cin];
+    }
+    var old = 0.0;
+    if p.beta != 0.0 {
+        old = p.beta * out_at(e);
+    }
+    out[e >> 2u][e & 3u] = activate(vec4(old + sum + b)).x;
 }

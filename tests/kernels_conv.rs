@@ -14,17 +14,18 @@ const VARIANTS: [Variant; 2] = [Variant::RegisterBlocked, Variant::Tiled];
 /// (N, Cin, H, W, Cout, KH, KW, stride, pad).
 type Shape = [usize; 9];
 
-/// Awkward conv2d shapes. Comments say what each one exercises.
+/// Awkward conv2d shapes. Comments say what each one exercises. Input gradients of at most 4
+/// input channels take the taps + col2im path, of more one GEMM per stride phase.
 const SHAPES: [Shape; 11] = [
     [1, 1, 1, 1, 1, 1, 1, 1, 0],   // size 1
     [1, 1, 7, 5, 3, 3, 3, 1, 1],   // Cin 1, odd sizes, K = 9 (general A path)
     [5, 3, 9, 11, 5, 3, 3, 2, 1],  // N 5, Cin 3, stride 2, 2 strips of rows
     [2, 3, 8, 7, 7, 4, 4, 2, 1],   // 4x4 stride 2 (the models' kernel), odd W
     [3, 4, 6, 6, 8, 1, 1, 1, 0],   // 1x1, K = 4: vec4 A loads and vec4 stores
-    [2, 2, 5, 7, 6, 1, 1, 2, 0],   // 1x1 stride 2: input-gradient phases with no taps
+    [2, 6, 5, 7, 6, 1, 1, 2, 0],   // 1x1 stride 2: input-gradient phases with no taps
     [2, 8, 8, 8, 12, 4, 4, 2, 1],  // K = 128 exact, 4 strips
     [1, 5, 4, 4, 33, 3, 3, 1, 0],  // Cout 33: a second row block
-    [2, 2, 5, 6, 3, 3, 3, 2, 2],   // padding 2 with a 3x3 kernel
+    [2, 5, 5, 6, 3, 3, 3, 2, 2],   // padding 2 with a 3x3 kernel
     [4, 2, 20, 18, 3, 3, 3, 1, 1], // 1440 positions: weight/bias gradients in chunks
     [1, 66, 3, 4, 65, 3, 3, 1, 1], // 65 and 66 rows: 64-row tiles, the second one mostly idle
 ];

@@ -10,11 +10,14 @@ use crate::{Buf, Dispatch, Error, Gpu, KernelKey, Result};
 
 /// Lanes per register-blocked workgroup: one lavapipe SIMD group (each lane is its own tile).
 const RB_WG: usize = 8;
-/// Columns per register-blocked tile, and the largest row count (8 strips of 4).
+/// Columns per register-blocked tile, and the largest row count (16 strips of 4).
 pub const RB_COLS: usize = 16;
-pub const RB_ROWS: usize = 32;
+pub const RB_ROWS: usize = 64;
 /// Edge of the tiled kernel's square tile.
 pub const TILE: usize = 64;
+/// Input gradients of at most this many input channels go through Z and col2im (see
+/// `input_grad_taps_gemm`) instead of one GEMM per stride phase.
+pub const COL2IM_MAX_ROWS: usize = 4;
 /// Most reduction positions per weight-gradient chunk (4,096 loop iterations).
 const CHUNK_MAX: usize = 16384;
 /// Independent tiles the weight gradient aims for (16 SIMD groups: work for every core).
@@ -74,6 +77,11 @@ pub struct Params {
     pub plane: u32,
     pub total: u32,
     pub plane_out: u32,
+    pub pad: u32,
+    pub zh: u32,
+    pub zw: u32,
+    pub out_h: u32,
+    pub out_w: u32,
 }
 
 /// One implicit GEMM: D[rows, cols] = sum over k of A(r, k) B(k, c), with the index maps of the
@@ -366,6 +374,48 @@ impl Conv2dSpec {
         Ok(out)
     }
 
+    /// Input gradient for few input channels, first pass: Z[n, ci, kh, kw, oh, ow] =
+    /// sum over co of weight[co, ci, kh, kw] dy[n, co, oh, ow], a dense GEMM with rows =
+    /// (ci, kh, kw), columns = (n, oh, ow), k = co; A = weight (k-major: rows contiguous, k
+    /// strided, so the general A path), B = dy. conv_col2im then gathers each input pixel's
+    /// taps. With one phase GEMM per stride phase a single input channel would use one row of
+    /// each 4-row strip and one FMA per gathered value; here every value feeds a whole tile.
+    pub(super) fn input_grad_taps_gemm(&self) -> Result<Gemm> {
+        let (oh, ow) = (self.oh(), self.ow());
+        let rows = self.cin * self.kh * self.kw;
+        if self.cout > K_MAX {
+            return Err(too_long("input gradient", self.cout));
+        }
+        Ok(Gemm {
+            rows,
+            cols: self.n * oh * ow,
+            k: self.cout,
+            chunks: 1,
+            kch: round4(self.cout),
+            a_rs: 1,
+            a_off: 0,
+            ac: [rows, 0],
+            kr: [1, 1],
+            kc: [(oh * ow) as i64, 0, 0, 0],
+            ka: [0, 0],
+            kb: [0, 0],
+            cr: [oh, ow],
+            cc: [(self.cout * oh * ow) as i64, ow as i64, 1],
+            ca1: 0,
+            cb1: 0,
+            lim: [1, 1],
+            o_rs: oh * ow,
+            oc: [rows * oh * ow, ow, 1, 0],
+            o_chunk: 0,
+            a_exact: false,
+        })
+    }
+
+    /// Floats of Z for `input_grad_taps_gemm`.
+    pub(super) fn taps_len(&self) -> usize {
+        self.n * self.cin * self.kh * self.kw * self.oh() * self.ow()
+    }
+
     /// Weight-gradient chunks (count, positions per chunk): enough independent tiles for every
     /// core, at least 256 positions per chunk, at most CHUNK_MAX.
     pub(super) fn weight_grad_chunks(&self) -> (usize, usize) {
@@ -535,4 +585,37 @@ pub(super) fn pad_dispatch(
     };
     let key = helper_key("conv_pad_planes");
     gpu.dispatch(&key, &params, &[src, src, src, out], grid_1d(gpu, n4, 64)?)
+}
+
+/// conv_col2im for conv `c`: out [N, Cin, H, W] from the taps Z in `taps`, with the epilogue.
+pub(super) fn col2im_dispatch(
+    gpu: &Gpu,
+    c: &Conv2dSpec,
+    epi: Epi,
+    taps: &Buf,
+    bias: Option<&Buf>,
+    out: &Buf,
+) -> Result<Dispatch> {
+    let n = c.x_len();
+    let (act, alpha) = epi.act.code();
+    let params = Params {
+        n_inv: u(n)?,
+        cin: u(c.cin)?,
+        kh: u(c.kh)?,
+        kw: u(c.kw)?,
+        stride: u(c.stride)?,
+        pad: u(c.pad)?,
+        zh: u(c.oh())?,
+        zw: u(c.ow())?,
+        out_h: u(c.h)?,
+        out_w: u(c.w)?,
+        has_bias: bias.is_some() as u32,
+        act,
+        alpha,
+        beta: flag(epi.accumulate) as f32,
+        ..Params::default()
+    };
+    let key = helper_key("conv_col2im");
+    let b = bias.unwrap_or(taps);
+    gpu.dispatch(&key, &params, &[taps, taps, b, out], grid_1d(gpu, n, 64)?)
 }

@@ -23,7 +23,7 @@ pub mod cpu;
 mod gemm;
 mod spec;
 
-pub use gemm::{Params, RB_COLS, RB_ROWS, TILE};
+pub use gemm::{Params, COL2IM_MAX_ROWS, RB_COLS, RB_ROWS, TILE};
 pub use spec::{Act, Conv2dSpec, ConvTranspose2dSpec, Variant, K_MAX};
 
 use crate::{Buf, Dispatch, Gpu, Result};
@@ -61,9 +61,14 @@ pub fn conv2d(
         .dispatch(gpu, spec.variant_on(gpu), epi, weight, x, bias, y)
 }
 
-/// Floats of scratch `conv2d_backward_input` needs: the weight packed per stride phase.
+/// Floats of scratch `conv2d_backward_input` needs: the weight packed per stride phase, or
+/// for at most `COL2IM_MAX_ROWS` input channels the per-tap products Z (see `gemm`).
 pub fn conv2d_backward_input_scratch_len(spec: &Conv2dSpec) -> usize {
-    spec.w_len()
+    if spec.cin <= COL2IM_MAX_ROWS {
+        spec.taps_len()
+    } else {
+        spec.w_len()
+    }
 }
 
 /// dx = d(sum dy * y)/dx of y = conv2d(x, weight): dx[n, ci, ih, iw] = sum over co and the
@@ -99,7 +104,9 @@ pub fn conv2d_backward_input(
     )
 }
 
-/// The input-gradient gather of `c` into `out` with an epilogue: pack, then one GEMM per phase.
+/// The input-gradient gather of `c` into `out` with an epilogue: for few input channels the
+/// per-tap products then col2im, else the weight packed per stride phase then one GEMM per
+/// phase.
 #[allow(clippy::too_many_arguments)]
 fn input_grad(
     gpu: &Gpu,
@@ -112,11 +119,20 @@ fn input_grad(
     scratch: &Buf,
 ) -> Result<Vec<Dispatch>> {
     let what = "conv input gradient / conv_transpose2d";
-    expect_scratch(what, scratch, c.w_len(), &[dy, weight, out])?;
+    let need = conv2d_backward_input_scratch_len(c);
+    expect_scratch(what, scratch, need, &[dy, weight, out])?;
+    let variant = c.variant_on(gpu);
+    if c.cin <= COL2IM_MAX_ROWS {
+        let g = c.input_grad_taps_gemm()?;
+        return Ok(vec![
+            g.dispatch(gpu, variant, Epi::PLAIN, weight, dy, None, scratch)?,
+            gemm::col2im_dispatch(gpu, c, epi, scratch, bias, out)?,
+        ]);
+    }
     let gemms = c.input_grad_gemms()?;
     let mut ds = vec![gemm::pack_dispatch(gpu, c, weight, scratch)?];
     for g in &gemms {
-        ds.push(g.dispatch(gpu, c.variant_on(gpu), epi, scratch, dy, bias, out)?);
+        ds.push(g.dispatch(gpu, variant, epi, scratch, dy, bias, out)?);
     }
     Ok(ds)
 }
@@ -250,9 +266,9 @@ fn bias_grad(
     ])
 }
 
-/// Floats of scratch `conv_transpose2d` needs: the weight packed per stride phase.
+/// Floats of scratch `conv_transpose2d` needs (that of its conv2d's input gradient).
 pub fn conv_transpose2d_scratch_len(spec: &ConvTranspose2dSpec) -> usize {
-    spec.w_len()
+    conv2d_backward_input_scratch_len(&spec.as_conv())
 }
 
 /// y = act(conv_transpose2d(x, weight) (+ bias)): y[n, co, ih S - P + kh, iw S - P + kw] gets
