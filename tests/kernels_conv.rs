@@ -24,7 +24,7 @@ const SHAPES: [Shape; 11] = [
     [3, 4, 6, 6, 8, 1, 1, 1, 0],   // 1x1, K = 4: vec4 A loads and vec4 stores
     [2, 6, 5, 7, 6, 1, 1, 2, 0],   // 1x1 stride 2: input-gradient phases with no taps
     [2, 8, 8, 8, 12, 4, 4, 2, 1],  // K = 128 exact, 4 strips
-    [1, 5, 4, 4, 33, 3, 3, 1, 0],  // Cout 33: a second row block
+    [1, 5, 4, 4, 33, 3, 3, 1, 0],  // Cout 33: a 64-row tile, half idle
     [2, 5, 5, 6, 3, 3, 3, 2, 2],   // padding 2 with a 3x3 kernel
     [4, 2, 20, 18, 3, 3, 3, 1, 1], // 1440 positions: weight/bias gradients in chunks
     [1, 66, 3, 4, 65, 3, 3, 1, 1], // 65 and 66 rows: 64-row tiles, the second one mostly idle

@@ -63,7 +63,6 @@ pub struct Params {
     pub oc2: u32,
     pub oc3: u32,
     pub o_chunk: u32,
-    pub svec: u32,
     pub beta: f32,
     pub act: u32,
     pub alpha: f32,
@@ -134,13 +133,13 @@ impl Epi {
     }
 }
 
-/// 4-row strips per register tile: the fewest covering `rows` (1, 2, 4 or 8).
+/// 4-row strips per register tile: the fewest covering `rows` among 1, 4, 8 and 16 (each count
+/// is its own pipeline; 2 would save little on such small shapes and cost another JIT compile).
 fn strips(rows: usize) -> usize {
     match rows {
         0..=4 => 1,
-        5..=8 => 2,
-        9..=16 => 4,
-        17..=63 => 8,
+        5..=16 => 4,
+        17..=32 => 8,
         _ => 16,
     }
 }
@@ -213,7 +212,6 @@ impl Gemm {
             oc2: u(self.oc[2])?,
             oc3: u(self.oc[3])?,
             o_chunk: u(self.o_chunk)?,
-            svec: self.svec() as u32,
             beta: flag(epi.accumulate) as f32,
             act,
             alpha,
@@ -241,7 +239,8 @@ impl Gemm {
                 let key = KernelKey::new(Family::Conv, "conv_gemm_rb")
                     .with("WG", RB_WG as f64)
                     .with("STRIPS", s as f64)
-                    .with("EXACT", flag(self.a_exact));
+                    .with("EXACT", flag(self.a_exact))
+                    .with("SVEC", flag(self.svec()));
                 (key, rb, cb, grid_1d(gpu, rb * cb * self.chunks, RB_WG)?)
             }
             Variant::Tiled => {

@@ -10,7 +10,7 @@ pub const K_MAX: usize = 65536;
 /// Kernel strategy; `None` in a spec means the adapter's default (`Conv2dSpec::variant_on`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Variant {
-    /// Each invocation a register tile of up to 32 rows x 16 columns, no workgroup memory
+    /// Each invocation a register tile of up to 64 rows x 16 columns, no workgroup memory
     /// (CPU adapters such as lavapipe).
     RegisterBlocked,
     /// 64x64 workgroup tiles staged through workgroup memory (GPUs).
