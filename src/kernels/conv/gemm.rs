@@ -1,10 +1,10 @@
-//! The implicit GEMM of shaders/conv.wgsl: its params, how a `Gemm` description becomes a
-//! dispatch of either kernel, and the descriptions of conv2d's forward, input gradient (one
-//! GEMM per stride phase) and weight gradient. The formulas are in the shader's header.
+//! The implicit GEMM of shaders/conv.wgsl: its params, the `Gemm` description of one product
+//! (the index maps of the shader header) and how it becomes a dispatch of either kernel.
+//! `plans` describes conv2d's passes as such GEMMs; `helpers` dispatches the small kernels.
 
 use bytemuck::{Pod, Zeroable};
 
-use super::spec::{Act, Conv2dSpec, Variant, K_MAX};
+use super::spec::{Act, Variant};
 use crate::kernels::{grid_1d, Family};
 use crate::{Buf, Dispatch, Error, Gpu, KernelKey, Result};
 
@@ -15,14 +15,6 @@ pub const RB_COLS: usize = 16;
 pub const RB_ROWS: usize = 64;
 /// Edge of the tiled kernel's square tile.
 pub const TILE: usize = 64;
-/// Input gradients of at most this many input channels go through Z and col2im (see
-/// `input_grad_taps_gemm`) instead of one GEMM per stride phase.
-pub const COL2IM_MAX_ROWS: usize = 4;
-/// Most reduction positions per weight-gradient chunk (4,096 loop iterations).
-const CHUNK_MAX: usize = 16384;
-/// Independent tiles the weight gradient aims for (16 SIMD groups: work for every core).
-const TILES_WANTED: usize = 128;
-
 /// Mirrors the shader's `Params` field by field (meanings there).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
@@ -135,7 +127,7 @@ impl Epi {
 
 /// 4-row strips per register tile: the fewest covering `rows` among 1, 4, 8 and 16 (each count
 /// is its own pipeline; 2 would save little on such small shapes and cost another JIT compile).
-fn strips(rows: usize) -> usize {
+pub(super) fn strips(rows: usize) -> usize {
     match rows {
         0..=4 => 1,
         5..=16 => 4,
@@ -148,13 +140,13 @@ pub(super) fn round4(v: usize) -> usize {
     v.div_ceil(4) * 4
 }
 
-fn u(v: usize) -> Result<u32> {
+pub(super) fn u(v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Limit(format!("conv: index {v} exceeds 32 bits")))
 }
-fn i(v: i64) -> Result<i32> {
+pub(super) fn i(v: i64) -> Result<i32> {
     i32::try_from(v).map_err(|_| Error::Limit(format!("conv: index {v} exceeds 31 bits")))
 }
-fn flag(b: bool) -> f64 {
+pub(super) fn flag(b: bool) -> f64 {
     if b {
         1.0
     } else {
@@ -254,367 +246,4 @@ impl Gemm {
         // (read-only, like a bias).
         gpu.dispatch(&key, &params, &[a, src, bias.unwrap_or(a), out], groups)
     }
-}
-
-/// Kernel taps of phase `ph` (kernel rows k with k % s == ph) and those of the phases before it.
-pub(super) fn taps(len: usize, s: usize, ph: usize) -> usize {
-    if ph < len {
-        (len - ph).div_ceil(s)
-    } else {
-        0
-    }
-}
-fn taps_before(len: usize, s: usize, ph: usize) -> usize {
-    (len / s) * ph + (len % s).min(ph)
-}
-
-/// Where phase (ph_h, ph_w)'s [Cin][Cout][T_h][T_w] block starts in the packed weight (the
-/// shader's conv_pack_dx computes the same).
-fn packed_offset(c: &Conv2dSpec, ph_h: usize, ph_w: usize) -> usize {
-    let s = c.stride;
-    c.cin
-        * c.cout
-        * (taps_before(c.kh, s, ph_h) * c.kw + taps(c.kh, s, ph_h) * taps_before(c.kw, s, ph_w))
-}
-
-fn too_long(what: &str, k: usize) -> Error {
-    Error::Limit(format!(
-        "conv {what}: each output sums {k} terms, more than the {K_MAX} one invocation may \
-         (lavapipe caps loops per invocation); use fewer channels or a smaller kernel"
-    ))
-}
-
-impl Conv2dSpec {
-    /// Forward: rows = co, columns = (n, oh, ow), k = (ci, kh, kw); A = weight, B = x.
-    pub(super) fn forward_gemm(&self) -> Result<Gemm> {
-        let (s, p) = (self.stride as i64, self.pad as i64);
-        let (h, w) = (self.h, self.w);
-        let (oh, ow) = (self.oh(), self.ow());
-        let k = self.cin * self.kh * self.kw;
-        if k > K_MAX {
-            return Err(too_long("forward", k));
-        }
-        Ok(Gemm {
-            rows: self.cout,
-            cols: self.n * oh * ow,
-            k,
-            chunks: 1,
-            kch: round4(k),
-            a_rs: k,
-            a_off: 0,
-            ac: [self.kh * self.kw, self.kw],
-            kr: [self.kh, self.kw],
-            kc: [(h * w) as i64, w as i64, 1, -(p * w as i64 + p)],
-            ka: [1, -p],
-            kb: [1, -p],
-            cr: [oh, ow],
-            cc: [(self.cin * h * w) as i64, s * w as i64, s],
-            ca1: s,
-            cb1: s,
-            lim: [h, w],
-            o_rs: oh * ow,
-            oc: [self.cout * oh * ow, ow, 1, 0],
-            o_chunk: 0,
-            a_exact: k.is_multiple_of(4),
-        })
-    }
-
-    /// Input gradient, one GEMM per stride phase (ph_h, ph_w), i.e. per class of input rows ih
-    /// with (ih + P) % S == ph_h (columns likewise). Those rows are ih = S i' + r_h and meet
-    /// exactly the taps kh = ph_h + S th, at output rows oh = i' + d_h - th, so each phase is a
-    /// dense GEMM: rows = ci, columns = (n, i', j'), k = (co, th, tw); A = the packed weight
-    /// (conv_pack_dx), B = dy. Phases without columns are left out.
-    pub(super) fn input_grad_gemms(&self) -> Result<Vec<Gemm>> {
-        let (s, p) = (self.stride, self.pad);
-        let (h, w, oh, ow) = (self.h, self.w, self.oh(), self.ow());
-        let mut out = Vec::new();
-        for ph_h in 0..s {
-            for ph_w in 0..s {
-                let (th, tw) = (taps(self.kh, s, ph_h), taps(self.kw, s, ph_w));
-                // First input row of the phase, and the output row its first tap meets.
-                let (r_h, r_w) = ((ph_h + s - p % s) % s, (ph_w + s - p % s) % s);
-                let (d_h, d_w) = ((r_h + p - ph_h) / s, (r_w + p - ph_w) / s);
-                let hp = if r_h < h { (h - r_h).div_ceil(s) } else { 0 };
-                let wp = if r_w < w { (w - r_w).div_ceil(s) } else { 0 };
-                let (cols, k) = (self.n * hp * wp, self.cout * th * tw);
-                if cols == 0 {
-                    continue;
-                }
-                if k > K_MAX {
-                    return Err(too_long("input gradient", k));
-                }
-                let a_off = packed_offset(self, ph_h, ph_w);
-                let ohw = (oh * ow) as i64;
-                out.push(Gemm {
-                    rows: self.cin,
-                    cols,
-                    k,
-                    chunks: 1,
-                    kch: round4(k),
-                    a_rs: k,
-                    a_off,
-                    ac: [th * tw, tw],
-                    kr: [th, tw],
-                    kc: [ohw, -(ow as i64), -1, (d_h * ow + d_w) as i64],
-                    ka: [-1, d_h as i64],
-                    kb: [-1, d_w as i64],
-                    cr: [hp, wp],
-                    cc: [self.cout as i64 * ohw, ow as i64, 1],
-                    ca1: 1,
-                    cb1: 1,
-                    lim: [oh, ow],
-                    o_rs: h * w,
-                    oc: [self.cin * h * w, s * w, s, r_h * w + r_w],
-                    o_chunk: 0,
-                    a_exact: k.is_multiple_of(4) && a_off.is_multiple_of(4),
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// Input gradient for few input channels, first pass: Z[n, ci, kh, kw, oh, ow] =
-    /// sum over co of weight[co, ci, kh, kw] dy[n, co, oh, ow], a dense GEMM with rows =
-    /// (ci, kh, kw), columns = (n, oh, ow), k = co; A = weight (k-major: rows contiguous, k
-    /// strided, so the general A path), B = dy. conv_col2im then gathers each input pixel's
-    /// taps. With one phase GEMM per stride phase a single input channel would use one row of
-    /// each 4-row strip and one FMA per gathered value; here every value feeds a whole tile.
-    pub(super) fn input_grad_taps_gemm(&self) -> Result<Gemm> {
-        let (oh, ow) = (self.oh(), self.ow());
-        let rows = self.cin * self.kh * self.kw;
-        if self.cout > K_MAX {
-            return Err(too_long("input gradient", self.cout));
-        }
-        Ok(Gemm {
-            rows,
-            cols: self.n * oh * ow,
-            k: self.cout,
-            chunks: 1,
-            kch: round4(self.cout),
-            a_rs: 1,
-            a_off: 0,
-            ac: [rows, 0],
-            kr: [1, 1],
-            kc: [(oh * ow) as i64, 0, 0, 0],
-            ka: [0, 0],
-            kb: [0, 0],
-            cr: [oh, ow],
-            cc: [(self.cout * oh * ow) as i64, ow as i64, 1],
-            ca1: 0,
-            cb1: 0,
-            lim: [1, 1],
-            o_rs: oh * ow,
-            oc: [rows * oh * ow, ow, 1, 0],
-            o_chunk: 0,
-            a_exact: false,
-        })
-    }
-
-    /// Floats of Z for `input_grad_taps_gemm`.
-    pub(super) fn taps_len(&self) -> usize {
-        self.n * self.cin * self.kh * self.kw * self.oh() * self.ow()
-    }
-
-    /// Weight-gradient chunks (count, positions per chunk): enough independent tiles for every
-    /// core, at least 256 positions per chunk, at most CHUNK_MAX.
-    pub(super) fn weight_grad_chunks(&self) -> (usize, usize) {
-        let pos = self.n * self.oh() * self.ow();
-        let k = self.cin * self.kh * self.kw;
-        let tiles = self.cout.div_ceil(4 * strips(self.cout)) * k.div_ceil(RB_COLS);
-        let chunks = TILES_WANTED
-            .div_ceil(tiles)
-            .min(pos.div_ceil(256))
-            .max(pos.div_ceil(CHUNK_MAX))
-            .max(1);
-        let kch = round4(pos.div_ceil(chunks));
-        (pos.div_ceil(kch), kch)
-    }
-
-    /// Output rows of dy after padding its planes to a multiple of 4 floats (see
-    /// `weight_grad_gemm`), or None when they need no padding or it does not pay: only a
-    /// single-chunk reduction is padded (its scratch holds the padded dy, not partials), and
-    /// only when it adds at most a quarter more positions.
-    pub(super) fn weight_grad_padded_rows(&self) -> Option<usize> {
-        let (oh, ow) = (self.oh(), self.ow());
-        if (oh * ow).is_multiple_of(4) || self.weight_grad_chunks().0 > 1 {
-            return None;
-        }
-        let rows = (oh..oh + 4).find(|r| (r * ow).is_multiple_of(4))?;
-        let pos = self.n * rows * ow;
-        (4 * rows <= 5 * oh && pos <= 2 * CHUNK_MAX).then_some(rows)
-    }
-
-    /// Weight gradient: rows = co, columns = (ci, kh, kw), k = (n, oh, ow) in chunks;
-    /// A = dy, B = x. With several chunks each writes its own partial [Cout, Cin KH KW].
-    /// With `padded_rows` = Some(OH'), A is dy copied into [N, Cout, OH' OW] planes with zero
-    /// rows oh >= OH (conv_pad_planes), so A rows are vec4-aligned; the extra positions add
-    /// dy = 0 times x (zero or a real, finite input value), i.e. nothing.
-    pub(super) fn weight_grad_gemm(&self, padded_rows: Option<usize>) -> Gemm {
-        let (s, p) = (self.stride as i64, self.pad as i64);
-        let (h, w, ow) = (self.h, self.w, self.ow());
-        let oh = padded_rows.unwrap_or(self.oh());
-        let k = self.cin * self.kh * self.kw;
-        let (chunks, kch) = match padded_rows {
-            Some(_) => (1, round4(self.n * oh * ow)),
-            None => self.weight_grad_chunks(),
-        };
-        Gemm {
-            rows: self.cout,
-            cols: k,
-            k: self.n * oh * ow,
-            chunks,
-            kch,
-            a_rs: oh * ow,
-            a_off: 0,
-            ac: [self.cout * oh * ow, ow],
-            kr: [oh, ow],
-            kc: [
-                (self.cin * h * w) as i64,
-                s * w as i64,
-                s,
-                -(p * w as i64 + p),
-            ],
-            ka: [s, -p],
-            kb: [s, -p],
-            cr: [self.kh, self.kw],
-            cc: [(h * w) as i64, w as i64, 1],
-            ca1: 1,
-            cb1: 1,
-            lim: [h, w],
-            o_rs: k,
-            oc: [self.kh * self.kw, self.kw, 1, 0],
-            o_chunk: if chunks > 1 { self.cout * k } else { 0 },
-            a_exact: (oh * ow).is_multiple_of(4),
-        }
-    }
-}
-
-/// The helper kernels' params (the GEMM fields they use are named in the shader).
-pub(super) fn helper_key(entry: &'static str) -> KernelKey {
-    KernelKey::new(Family::Conv, entry).with("WG", 64.0)
-}
-
-/// conv_pack_dx over the weight of `c`.
-pub(super) fn pack_dispatch(gpu: &Gpu, c: &Conv2dSpec, w: &Buf, packed: &Buf) -> Result<Dispatch> {
-    let n = c.w_len();
-    let params = Params {
-        n_inv: u(n)?,
-        cin: u(c.cin)?,
-        cout: u(c.cout)?,
-        kh: u(c.kh)?,
-        kw: u(c.kw)?,
-        stride: u(c.stride)?,
-        ..Params::default()
-    };
-    let key = helper_key("conv_pack_dx");
-    gpu.dispatch(&key, &params, &[w, w, w, packed], grid_1d(gpu, n, 64)?)
-}
-
-/// out[o] (+)= sum over `chunks` partials [chunks, outs] in `parts`.
-pub(super) fn sum_dispatch(
-    gpu: &Gpu,
-    outs: usize,
-    chunks: usize,
-    parts: &Buf,
-    out: &Buf,
-    accumulate: bool,
-) -> Result<Dispatch> {
-    let params = Params {
-        n_inv: u(outs)?,
-        chunks: u(chunks)?,
-        beta: flag(accumulate) as f32,
-        ..Params::default()
-    };
-    let key = helper_key("conv_sum_partials");
-    gpu.dispatch(
-        &key,
-        &params,
-        &[parts, parts, parts, out],
-        grid_1d(gpu, outs, 64)?,
-    )
-}
-
-/// Bias-gradient chunks over `pos` positions: (count, positions per chunk). 1,024 positions
-/// (256 loop iterations) per chunk unless that would need more than 16,384 chunks.
-pub(super) fn bias_chunks(pos: usize) -> (usize, usize) {
-    let kch = round4(pos.div_ceil(16384).max(1024));
-    (pos.div_ceil(kch), kch)
-}
-
-/// conv_bias_partials: per channel sums of dy [n, channels, plane] over chunks of positions,
-/// into `out` [chunks, channels] (or straight into db when there is one chunk).
-pub(super) fn bias_partials_dispatch(
-    gpu: &Gpu,
-    (n, channels, plane): (usize, usize, usize),
-    dy: &Buf,
-    out: &Buf,
-    accumulate: bool,
-) -> Result<Dispatch> {
-    let pos = n * plane;
-    let (chunks, kch) = bias_chunks(pos);
-    let params = Params {
-        n_inv: u(chunks * channels)?,
-        cout: u(channels)?,
-        plane: u(plane)?,
-        total: u(pos)?,
-        kch: u(kch)?,
-        chunks: u(chunks)?,
-        beta: flag(accumulate) as f32,
-        ..Params::default()
-    };
-    let key = helper_key("conv_bias_partials");
-    let groups = grid_1d(gpu, chunks * channels, 64)?;
-    gpu.dispatch(&key, &params, &[dy, dy, dy, out], groups)
-}
-
-/// conv_pad_planes: `planes` planes of `plane` floats from `src` into planes of `plane_out`
-/// (a multiple of 4) in `out`, zero-filled past `plane`.
-pub(super) fn pad_dispatch(
-    gpu: &Gpu,
-    (planes, plane, plane_out): (usize, usize, usize),
-    src: &Buf,
-    out: &Buf,
-) -> Result<Dispatch> {
-    let n4 = planes * plane_out / 4;
-    let params = Params {
-        n_inv: u(n4)?,
-        plane: u(plane)?,
-        plane_out: u(plane_out)?,
-        ..Params::default()
-    };
-    let key = helper_key("conv_pad_planes");
-    gpu.dispatch(&key, &params, &[src, src, src, out], grid_1d(gpu, n4, 64)?)
-}
-
-/// conv_col2im for conv `c`: out [N, Cin, H, W] from the taps Z in `taps`, with the epilogue.
-pub(super) fn col2im_dispatch(
-    gpu: &Gpu,
-    c: &Conv2dSpec,
-    epi: Epi,
-    taps: &Buf,
-    bias: Option<&Buf>,
-    out: &Buf,
-) -> Result<Dispatch> {
-    let n = c.x_len();
-    let (act, alpha) = epi.act.code();
-    let params = Params {
-        n_inv: u(n)?,
-        cin: u(c.cin)?,
-        kh: u(c.kh)?,
-        kw: u(c.kw)?,
-        stride: u(c.stride)?,
-        pad: u(c.pad)?,
-        zh: u(c.oh())?,
-        zw: u(c.ow())?,
-        out_h: u(c.h)?,
-        out_w: u(c.w)?,
-        has_bias: bias.is_some() as u32,
-        act,
-        alpha,
-        beta: flag(epi.accumulate) as f32,
-        ..Params::default()
-    };
-    let key = helper_key("conv_col2im");
-    let b = bias.unwrap_or(taps);
-    gpu.dispatch(&key, &params, &[taps, taps, b, out], grid_1d(gpu, n, 64)?)
 }

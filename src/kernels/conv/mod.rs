@@ -21,13 +21,19 @@
 
 pub mod cpu;
 mod gemm;
+mod helpers;
+mod plans;
 mod spec;
+mod transpose;
 
-pub use gemm::{Params, COL2IM_MAX_ROWS, RB_COLS, RB_ROWS, TILE};
+pub use gemm::{Params, RB_COLS, RB_ROWS, TILE};
+pub use plans::COL2IM_MAX_ROWS;
 pub use spec::{Act, Conv2dSpec, ConvTranspose2dSpec, Variant, K_MAX};
+pub use transpose::*;
 
 use crate::{Buf, Dispatch, Gpu, Result};
-use gemm::{bias_chunks, Epi};
+use gemm::Epi;
+use helpers::bias_chunks;
 use spec::{expect, expect_scratch};
 
 /// y = act(conv2d(x, weight) (+ bias)). `bias` [Cout] is optional; the activation applies
@@ -126,11 +132,11 @@ fn input_grad(
         let g = c.input_grad_taps_gemm()?;
         return Ok(vec![
             g.dispatch(gpu, variant, Epi::PLAIN, weight, dy, None, scratch)?,
-            gemm::col2im_dispatch(gpu, c, epi, scratch, bias, out)?,
+            helpers::col2im_dispatch(gpu, c, epi, scratch, bias, out)?,
         ]);
     }
     let gemms = c.input_grad_gemms()?;
-    let mut ds = vec![gemm::pack_dispatch(gpu, c, weight, scratch)?];
+    let mut ds = vec![helpers::pack_dispatch(gpu, c, weight, scratch)?];
     for g in &gemms {
         ds.push(g.dispatch(gpu, variant, epi, scratch, dy, bias, out)?);
     }
@@ -192,7 +198,7 @@ fn weight_grad(
     if let Some(rows) = padded {
         let planes = (c.n * c.cout, c.oh() * c.ow(), rows * c.ow());
         return Ok(vec![
-            gemm::pad_dispatch(gpu, planes, dy, scratch)?,
+            helpers::pad_dispatch(gpu, planes, dy, scratch)?,
             g.dispatch(gpu, variant, epi, scratch, x, None, dweight)?,
         ]);
     }
@@ -201,7 +207,7 @@ fn weight_grad(
     }
     Ok(vec![
         g.dispatch(gpu, variant, Epi::PLAIN, dy, x, None, scratch)?,
-        gemm::sum_dispatch(gpu, c.w_len(), g.chunks, scratch, dweight, accumulate)?,
+        helpers::sum_dispatch(gpu, c.w_len(), g.chunks, scratch, dweight, accumulate)?,
     ])
 }
 
@@ -255,125 +261,13 @@ fn bias_grad(
     let dims = (n, channels, plane);
     let (chunks, _) = bias_chunks(n * plane);
     if chunks == 1 {
-        return Ok(vec![gemm::bias_partials_dispatch(
+        return Ok(vec![helpers::bias_partials_dispatch(
             gpu, dims, dy, dbias, accumulate,
         )?]);
     }
     expect_scratch(what, scratch, chunks * channels, &[dy, dbias])?;
     Ok(vec![
-        gemm::bias_partials_dispatch(gpu, dims, dy, scratch, false)?,
-        gemm::sum_dispatch(gpu, channels, chunks, scratch, dbias, accumulate)?,
+        helpers::bias_partials_dispatch(gpu, dims, dy, scratch, false)?,
+        helpers::sum_dispatch(gpu, channels, chunks, scratch, dbias, accumulate)?,
     ])
-}
-
-/// Floats of scratch `conv_transpose2d` needs (that of its conv2d's input gradient).
-pub fn conv_transpose2d_scratch_len(spec: &ConvTranspose2dSpec) -> usize {
-    conv2d_backward_input_scratch_len(&spec.as_conv())
-}
-
-/// y = act(conv_transpose2d(x, weight) (+ bias)): y[n, co, ih S - P + kh, iw S - P + kw] gets
-/// x[n, ci, ih, iw] * weight[ci, co, kh, kw], computed as a gather per output pixel (conv2d's
-/// input gradient).
-#[allow(clippy::too_many_arguments)]
-pub fn conv_transpose2d(
-    gpu: &Gpu,
-    spec: &ConvTranspose2dSpec,
-    x: &Buf,
-    weight: &Buf,
-    bias: Option<&Buf>,
-    act: Act,
-    y: &Buf,
-    scratch: &Buf,
-) -> Result<Vec<Dispatch>> {
-    spec.check()?;
-    expect(
-        "conv_transpose2d",
-        &[
-            ("x", x, spec.x_len()),
-            ("weight", weight, spec.w_len()),
-            ("y", y, spec.y_len()),
-        ],
-    )?;
-    if let Some(b) = bias {
-        expect("conv_transpose2d", &[("bias", b, spec.cout)])?;
-    }
-    let epi = Epi {
-        accumulate: false,
-        act,
-    };
-    input_grad(gpu, &spec.as_conv(), x, weight, bias, epi, y, scratch)
-}
-
-/// dx of y = conv_transpose2d(x, weight): dx[n, ci, ih, iw] = sum over co, kh, kw of
-/// dy[n, co, ih S - P + kh, iw S - P + kw] * weight[ci, co, kh, kw] (inside dy), i.e. conv2d
-/// of dy with the same weight.
-pub fn conv_transpose2d_backward_input(
-    gpu: &Gpu,
-    spec: &ConvTranspose2dSpec,
-    dy: &Buf,
-    weight: &Buf,
-    dx: &Buf,
-    accumulate: bool,
-) -> Result<Dispatch> {
-    spec.check()?;
-    expect(
-        "conv_transpose2d_backward_input",
-        &[
-            ("dy", dy, spec.y_len()),
-            ("weight", weight, spec.w_len()),
-            ("dx", dx, spec.x_len()),
-        ],
-    )?;
-    let c = spec.as_conv();
-    let epi = Epi::accumulate(accumulate);
-    c.forward_gemm()?
-        .dispatch(gpu, c.variant_on(gpu), epi, weight, dy, None, dx)
-}
-
-/// Floats of scratch `conv_transpose2d_backward_weight` needs.
-pub fn conv_transpose2d_backward_weight_scratch_len(spec: &ConvTranspose2dSpec) -> usize {
-    conv2d_backward_weight_scratch_len(&spec.as_conv())
-}
-
-/// dweight[ci, co, kh, kw] = sum over n, ih, iw of x[n, ci, ih, iw] * dy[n, co, ih S - P + kh,
-/// iw S - P + kw]: conv2d's weight gradient with the roles of x and dy swapped.
-pub fn conv_transpose2d_backward_weight(
-    gpu: &Gpu,
-    spec: &ConvTranspose2dSpec,
-    x: &Buf,
-    dy: &Buf,
-    dweight: &Buf,
-    scratch: &Buf,
-    accumulate: bool,
-) -> Result<Vec<Dispatch>> {
-    spec.check()?;
-    expect(
-        "conv_transpose2d_backward_weight",
-        &[
-            ("x", x, spec.x_len()),
-            ("dy", dy, spec.y_len()),
-            ("dweight", dweight, spec.w_len()),
-        ],
-    )?;
-    weight_grad(gpu, &spec.as_conv(), dy, x, dweight, scratch, accumulate)
-}
-
-/// Floats of scratch `conv_transpose2d_backward_bias` needs (0 when one pass suffices).
-pub fn conv_transpose2d_backward_bias_scratch_len(spec: &ConvTranspose2dSpec) -> usize {
-    bias_scratch_len(spec.n * spec.oh() * spec.ow(), spec.cout)
-}
-
-/// dbias[co] = sum over n, oh, ow of dy[n, co, oh, ow].
-pub fn conv_transpose2d_backward_bias(
-    gpu: &Gpu,
-    spec: &ConvTranspose2dSpec,
-    dy: &Buf,
-    dbias: &Buf,
-    scratch: &Buf,
-    accumulate: bool,
-) -> Result<Vec<Dispatch>> {
-    spec.check()?;
-    let dims = (spec.n, spec.cout, spec.oh() * spec.ow());
-    let what = "conv_transpose2d_backward_bias";
-    bias_grad(gpu, what, dims, dy, dbias, scratch, accumulate)
 }
