@@ -1,6 +1,6 @@
 // Convolution family: conv2d and conv_transpose2d on NCHW tensors (PyTorch semantics), forward
 // and backward, all as one implicit GEMM (no im2col buffer: the gather happens in the loads)
-// plus three small helpers.
+// plus five small helpers.
 //
 // Shapes: x [N, Cin, H, W], conv2d weight [Cout, Cin, KH, KW], bias [Cout], y [N, Cout, OH, OW]
 // with OH = (H + 2P - KH) / S + 1 (S stride, P zero padding). conv_transpose2d is conv2d's
@@ -16,12 +16,15 @@
 //                if 0 <= j1*ca1 + i1*ka1 + ka0 < lim_a and 0 <= j2*cb1 + i2*kb1 + kb0 < lim_b,
 //                else 0 (zero padding, taps outside the map)
 //     O(c)     = j0*oc0 + j1*oc1 + j2*oc2 + oc3.
-// The Rust twin (src/kernels/conv/gemm.rs) fills these for the three uses:
+// The Rust twin (src/kernels/conv/plans.rs) fills these for the uses:
 //   forward   r = co, c = (n, oh, ow), k = (ci, kh, kw); A = weight, B = x, out = y
-//   input grad (one dispatch per stride phase, see gemm.rs) r = ci, c = (n, ih', iw') of the
-//             phase, k = (co, th, tw) over the phase's taps; A = the packed weight, B = dy
-//   weight grad r = co, c = (ci, kh, kw), k = (n, oh, ow) split in chunks; A = dy, B = x,
-//             out = dw or per-chunk partials that conv_sum_partials adds up in order.
+//   input grad, one dispatch per stride phase: r = ci, c = (n, ih', iw') of the phase,
+//             k = (co, th, tw) over the phase's taps; A = the packed weight, B = dy
+//   input grad, at most 4 input channels: r = (ci, kh, kw), c = (n, oh, ow), k = co;
+//             A = weight, B = dy, out = per-tap products for conv_col2im
+//   weight grad r = co, c = (ci, kh, kw), k = (n, oh, ow) split in chunks; A = dy (or dy in
+//             padded planes), B = x, out = dw or per-chunk partials that conv_sum_partials
+//             adds up in order.
 //
 // Two GEMM kernels (the twin picks one per adapter, like the matmul family):
 // - conv_gemm_rb (CPU adapters such as lavapipe): no workgroup memory, no barriers. lavapipe runs
@@ -51,7 +54,7 @@
 // - conv_sum_partials: out[o] = beta*old + sum_ch src[ch*n_inv + o], chunks in order.
 // - conv_pad_planes: planes of `plane` floats copied into planes of `plane_out` (a multiple of 4)
 //   with a zero tail, so that the weight gradient's A (dy) rows are vec4-aligned.
-// - conv_col2im: the input gradient for few input channels (see gemm.rs): the GEMM first
+// - conv_col2im: the input gradient for few input channels (see plans.rs): the GEMM first
 //   writes Z[n, ci, kh, kw, oh, ow] = sum_co weight[co, ci, kh, kw] dy[n, co, oh, ow]; each
 //   output pixel then sums the taps that reach it (a gather, in a fixed order), plus the
 //   epilogue.
@@ -71,7 +74,7 @@ override SVEC: bool = false;
 const ACT_NONE: u32 = 0u;
 const ACT_RELU: u32 = 1u;
 const ACT_LEAKY: u32 = 2u;
-// Added to a bounded coordinate to force it out of range (dead k-steps of a tail).
+// Replaces a bounded coordinate to force it out of range (dead k-steps of a tail).
 const DEAD: i32 = 0x3fffffff;
 
 struct Params {

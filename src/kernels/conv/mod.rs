@@ -6,15 +6,18 @@
 //! y [N, Cout, OH, OW], OH = (H + 2P - KH) / S + 1. conv_transpose2d x [N, Cin, H, W],
 //! weight [Cin, Cout, KH, KW], y [N, Cout, OH, OW], OH = (H - 1) S - 2P + KH + output_pad.
 //!
-//! Everything is one implicit GEMM (`gemm`): conv2d's forward; its input gradient, a gather
-//! (each input pixel sums the output positions and taps that touch it; no atomics), one GEMM
-//! per stride phase after a pass that packs the weight per phase; its weight gradient,
-//! reducing over N OH OW in chunks whose partials a last pass adds in order. conv_transpose2d
-//! is the same three: its forward is conv2d's input gradient, its input gradient conv2d's
-//! forward, its weight gradient conv2d's with x and dy swapped. The bias gradient has its own
-//! small kernel. Ops that need several passes return `Vec<Dispatch>` and take a caller-owned
-//! scratch buffer of `<op>_scratch_len` floats (any buffer when that is 0: it is not bound).
-//! Backward entry points write or, with `accumulate`, add to their gradient.
+//! Everything is one implicit GEMM (`gemm`; the passes as GEMMs in `plans`): conv2d's
+//! forward; its input gradient, a gather (each input pixel sums the output positions and taps
+//! that touch it; no atomics), one GEMM per stride phase after a pass that packs the weight
+//! per phase, or for at most `COL2IM_MAX_ROWS` input channels a GEMM of per-tap products then
+//! a col2im gather; its weight gradient, reducing over N OH OW in chunks whose partials a last
+//! pass adds in order (or, in one chunk, over dy copied into vec4-aligned planes).
+//! conv_transpose2d (`transpose`) is the same three: its forward is conv2d's input gradient,
+//! its input gradient conv2d's forward, its weight gradient conv2d's with x and dy swapped.
+//! The bias gradient has its own small kernel (`helpers`). Ops that need several passes return
+//! `Vec<Dispatch>` and take a caller-owned scratch buffer of `<op>_scratch_len` floats (any
+//! buffer when that is 0: it is not bound). Backward entry points write or, with
+//! `accumulate`, add to their gradient.
 //!
 //! Two kernels (`Variant`): register-blocked for CPU adapters (lavapipe), workgroup-tiled for
 //! GPUs, chosen by `Gpu::is_cpu` unless the spec forces one.
