@@ -24,6 +24,7 @@
 //! branches such as "Taylor series near 0" must take their usual mix of paths.
 
 mod batchnorm;
+mod conv;
 mod elementwise;
 mod layout;
 mod loss;
@@ -98,6 +99,7 @@ pub fn kernels() -> Vec<Case> {
         layout::cases(),
         optimizer::cases(),
         pool::cases(),
+        conv::cases(),
     ]
     .into_iter()
     .flatten()
