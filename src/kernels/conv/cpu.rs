@@ -201,6 +201,42 @@ fn scatter_taps(
     }
 }
 
+/// Every (x, y, w) flat-index triple where conv_transpose2d scatters input pixel x through
+/// weight tap w to output pixel y: the one loop nest the transposed twins share.
+fn transpose_taps(spec: &ConvTranspose2dSpec, mut f: impl FnMut(usize, usize, usize)) {
+    let ConvTranspose2dSpec {
+        n,
+        cin,
+        h,
+        w: wd,
+        cout,
+        kh,
+        kw,
+        ..
+    } = *spec;
+    let (oh, ow) = (spec.oh(), spec.ow());
+    for b in 0..n {
+        for co in 0..cout {
+            let yo = (b * cout + co) * oh * ow;
+            for ci in 0..cin {
+                let xo = (b * cin + ci) * h * wd;
+                let wo = (ci * cout + co) * kh * kw;
+                let (hw, ohw, k) = ((h, wd), (oh, ow), (kh, kw));
+                scatter_taps(
+                    hw,
+                    ohw,
+                    k,
+                    spec.stride,
+                    spec.pad,
+                    |oy, ox, iy, ix, ky, kx| {
+                        f(xo + iy * wd + ix, yo + oy * ow + ox, wo + ky * kw + kx)
+                    },
+                );
+            }
+        }
+    }
+}
+
 /// y = act(conv_transpose2d(x, w) + bias), from the definition: each input pixel scattered
 /// through every tap.
 pub fn conv_transpose2d(
@@ -255,38 +291,8 @@ pub fn conv_transpose2d_backward_input(
     dy: &[f64],
     w: &[f64],
 ) -> Vec<f64> {
-    let ConvTranspose2dSpec {
-        n,
-        cin,
-        h,
-        w: wd,
-        cout,
-        kh,
-        kw,
-        ..
-    } = *spec;
-    let (oh, ow) = (spec.oh(), spec.ow());
     let mut dx = vec![0.0; spec.x_len()];
-    for b in 0..n {
-        for co in 0..cout {
-            let yo = (b * cout + co) * oh * ow;
-            for ci in 0..cin {
-                let xo = (b * cin + ci) * h * wd;
-                let wo = (ci * cout + co) * kh * kw;
-                let dims = ((h, wd), (oh, ow), (kh, kw));
-                scatter_taps(
-                    dims.0,
-                    dims.1,
-                    dims.2,
-                    spec.stride,
-                    spec.pad,
-                    |oy, ox, iy, ix, ky, kx| {
-                        dx[xo + iy * wd + ix] += dy[yo + oy * ow + ox] * w[wo + ky * kw + kx];
-                    },
-                );
-            }
-        }
-    }
+    transpose_taps(spec, |xi, yi, wi| dx[xi] += dy[yi] * w[wi]);
     dx
 }
 
@@ -297,38 +303,8 @@ pub fn conv_transpose2d_backward_weight(
     x: &[f64],
     dy: &[f64],
 ) -> Vec<f64> {
-    let ConvTranspose2dSpec {
-        n,
-        cin,
-        h,
-        w: wd,
-        cout,
-        kh,
-        kw,
-        ..
-    } = *spec;
-    let (oh, ow) = (spec.oh(), spec.ow());
     let mut dw = vec![0.0; spec.w_len()];
-    for b in 0..n {
-        for co in 0..cout {
-            let yo = (b * cout + co) * oh * ow;
-            for ci in 0..cin {
-                let xo = (b * cin + ci) * h * wd;
-                let wo = (ci * cout + co) * kh * kw;
-                let dims = ((h, wd), (oh, ow), (kh, kw));
-                scatter_taps(
-                    dims.0,
-                    dims.1,
-                    dims.2,
-                    spec.stride,
-                    spec.pad,
-                    |oy, ox, iy, ix, ky, kx| {
-                        dw[wo + ky * kw + kx] += x[xo + iy * wd + ix] * dy[yo + oy * ow + ox];
-                    },
-                );
-            }
-        }
-    }
+    transpose_taps(spec, |xi, yi, wi| dw[wi] += x[xi] * dy[yi]);
     dw
 }
 
