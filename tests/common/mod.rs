@@ -2,6 +2,8 @@
 //! tolerance comparison against f64 references, and central-difference gradient checks.
 #![allow(dead_code)]
 
+pub mod graph_check;
+
 use std::sync::OnceLock;
 
 use rand::rngs::StdRng;
