@@ -6,14 +6,14 @@
 // uploaded as f32, as PyTorch passes Python floats into f32 kernels.
 //
 // Shapes: p (parameters), g (gradients), m, v (Adam's first and second moments; SGD keeps its
-// momentum buffer in m): all [n].
+// momentum buffer in m): all [n]. ema_update: shadow (bound as p), parameters (bound as g).
 // Bindings: 0 params, 1 p, 2 g, 3 m, 4 v.
 
 override WG: u32 = 64u;
 
 struct Params {
     n: u32,
-    lr: f32,
+    lr: f32,        // SGD/Adam learning rate; ema_update: 1 - decay
     beta1: f32,
     one_minus_beta1: f32, // 1 - beta1 rounded once from f64 (PyTorch's lerp weight)
     beta2: f32,
@@ -87,4 +87,17 @@ fn sgd_momentum_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
     m[i] = b;
     let step = select(b, d + prm.momentum * b, prm.nesterov != 0u);
     p[i] = p0 - prm.lr * step;
+}
+
+// Exponential moving average of the parameters (Polyak averaging), in the form of
+// tf.train.ExponentialMovingAverage without num_updates: shadow -= (1 - decay) (shadow - p).
+// The shadow starts as a copy of the initial parameters; this runs after the optimizer step.
+// Bindings here: the shadow is bound at 1 (`p`, the writable slot) and the parameters at 2
+// (`g`, read-only), so the parameters cannot be written by mistake.
+@compute @workgroup_size(WG)
+fn ema_update(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= prm.n { return; }
+    p[i] = p[i] - prm.lr * (p[i] - g[i]);
 }

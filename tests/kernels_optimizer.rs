@@ -293,3 +293,45 @@ fn bad_shapes_and_settings_are_errors() {
         Err(Error::Config(_))
     ));
 }
+
+#[test]
+fn ema_update_matches_reference_over_steps() {
+    let gpu = gpu();
+    let mut rng = rng();
+    for n in SIZES {
+        let decay = 0.999;
+        let p0 = uniform(&mut rng, n, -1.0, 1.0);
+        let s0 = uniform(&mut rng, n, -1.0, 1.0);
+        let pb = gpu.upload(&p0).unwrap();
+        let sb = gpu.upload(&s0).unwrap();
+        let d = optimizer::ema_update(gpu, decay, &pb, &sb).unwrap();
+        let mut shadow = to_f64(&s0);
+        let mut p = p0;
+        for _ in 0..3 {
+            p = uniform(&mut rng, n, -1.0, 1.0);
+            gpu.write(&pb, &p).unwrap();
+            gpu.run(&[&d]).unwrap();
+            cpu::ema_update(decay, &to_f64(&p), &mut shadow);
+        }
+        let got: Vec<f32> = gpu.download(&sb).unwrap();
+        assert_close(&format!("ema shadow n={n}"), &got, &shadow, RTOL, ATOL);
+        // The parameters are only read.
+        assert_eq!(gpu.download::<f32>(&pb).unwrap(), p);
+    }
+}
+
+#[test]
+fn ema_update_rejects_bad_decay_and_lengths() {
+    let gpu = gpu();
+    let a = gpu.zeros(10, DType::F32).unwrap();
+    let b = gpu.zeros(11, DType::F32).unwrap();
+    let c = gpu.zeros(10, DType::F32).unwrap();
+    assert!(matches!(
+        optimizer::ema_update(gpu, 1.0, &a, &c),
+        Err(Error::Config(_))
+    ));
+    assert!(matches!(
+        optimizer::ema_update(gpu, 0.9, &a, &b),
+        Err(Error::Shape(_))
+    ));
+}

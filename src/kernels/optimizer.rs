@@ -1,5 +1,6 @@
 //! Twin of shaders/optimizer.wgsl: Adam, AdamW and SGD (momentum, Nesterov) over flat buffers,
-//! so one dispatch updates every parameter of a model.
+//! so one dispatch updates every parameter of a model; and the exponential moving average of
+//! the parameters that some papers evaluate with (`ema_update`).
 //!
 //! Shapes: p (all parameters), g (their gradients), m, v (Adam moments) and the SGD momentum
 //! buffer are all [n]. State buffers start zeroed (`gpu.zeros`), as PyTorch's state does.
@@ -206,9 +207,35 @@ pub fn sgd(gpu: &Gpu, params: &Params, p: &Buf, g: &Buf, buf: Option<&Buf>) -> R
     gpu.dispatch(&key, params, &[p, g, buf], grid)
 }
 
+/// shadow -= (1 - decay) (shadow - p) over flat buffers: the parameter average of
+/// tf.train.ExponentialMovingAverage(decay) (no num_updates), updated after each optimizer step.
+pub fn ema_update(gpu: &Gpu, decay: f64, p: &Buf, shadow: &Buf) -> Result<Dispatch> {
+    if !(0.0..1.0).contains(&decay) {
+        return Err(Error::Config(format!(
+            "the parameter average's decay must lie in [0, 1), got {decay}"
+        )));
+    }
+    let n = p.len();
+    check("ema_update", n, &[("p", p), ("shadow", shadow)])?;
+    let params = Params {
+        n: n as u32,
+        lr: (1.0 - decay) as f32,
+        ..Params::default()
+    };
+    let key = KernelKey::new(Family::Optimizer, "ema_update").with("WG", WG as f64);
+    gpu.dispatch(&key, &params, &[shadow, p], grid_1d(gpu, n, WG)?)
+}
+
 /// f64 references, updating the state in place exactly as torch.optim does.
 pub mod cpu {
     use super::{Adam, Sgd};
+
+    /// shadow -= (1 - decay) (shadow - p).
+    pub fn ema_update(decay: f64, p: &[f64], shadow: &mut [f64]) {
+        for (s, &q) in shadow.iter_mut().zip(p) {
+            *s -= (1.0 - decay) * (*s - q);
+        }
+    }
 
     /// Step `opt.t` (already advanced) of Adam/AdamW.
     pub fn adam(opt: &Adam, p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64]) {
