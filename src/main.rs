@@ -75,6 +75,10 @@ struct TrainArgs {
     /// Stop after this many optimizer steps in total
     #[arg(long)]
     max_steps: Option<u64>,
+    /// Evaluate and checkpoint a moving average of the weights with this decay per step
+    /// (0: off; vib defaults to 0.999 as its reference does)
+    #[arg(long)]
+    ema: Option<f64>,
     /// Continue a run from its directory (or a checkpoint in it), with its saved settings
     #[arg(long)]
     resume: Option<PathBuf>,
@@ -177,6 +181,9 @@ fn train(gpu: &Gpu, a: TrainArgs) -> shadergrad::Result<()> {
     }
     if let Some(v) = a.data_dir {
         cfg.data_dir = v;
+    }
+    if let Some(v) = a.ema {
+        cfg.ema_decay = v;
     }
     cfg.max_steps = a.max_steps.or(cfg.max_steps.filter(|_| a.resume.is_none()));
     cfg.out = match (a.out, &resume) {

@@ -123,3 +123,22 @@ fn a_freed_buffer_bound_by_a_pending_dispatch_is_not_recycled() {
     assert!(gpu.download::<f32>(&out).unwrap().iter().all(|&v| v == 3.0));
     drop((d, other));
 }
+
+#[test]
+fn copy_moves_a_view_between_buffers_in_queue_order() {
+    let gpu = gpu();
+    let align = gpu.limits.min_storage_buffer_offset_alignment as usize / 4;
+    let arena = gpu.upload(&vec![-1.0f32; 3 * align]).unwrap();
+    let src = gpu.view(&arena, align, 5).unwrap();
+    gpu.write(&src, &[1.0f32, 2.0, 3.0, 4.0, 5.0]).unwrap();
+    let dst = gpu.zeros(5, DType::F32).unwrap();
+    gpu.copy(&src, &dst).unwrap();
+    // A later write to the source must not reach the copy already queued before it.
+    gpu.write(&src, &[9.0f32; 5]).unwrap();
+    assert_eq!(
+        gpu.download::<f32>(&dst).unwrap(),
+        vec![1.0, 2.0, 3.0, 4.0, 5.0]
+    );
+    let short = gpu.zeros(4, DType::F32).unwrap();
+    assert!(matches!(gpu.copy(&src, &short), Err(Error::Shape(_))));
+}

@@ -75,24 +75,77 @@ fn checkpoint_round_trip_is_exact() {
 fn resuming_gives_the_same_weights_as_an_unbroken_run() {
     let gpu = gpu();
     let data = small_mnist(2000, 500);
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut cfg = config("vae", a.path(), data.path());
-    cfg.epochs = 3; // 15 steps per epoch on 2,000 images
-    cfg.max_steps = Some(40);
-    trainer::train(gpu, cfg.clone(), None).unwrap();
-    let mut half = config("vae", b.path(), data.path());
-    half.epochs = 3;
-    half.max_steps = Some(20); // stops mid-way through the second epoch
-    trainer::train(gpu, half.clone(), None).unwrap();
-    half.max_steps = Some(40);
-    trainer::train(gpu, half, Some(b.path())).unwrap();
-    let x = TensorFile::load(&a.path().join("checkpoint.safetensors")).unwrap();
-    let y = TensorFile::load(&b.path().join("checkpoint.safetensors")).unwrap();
-    assert_eq!(x.metadata["step"], "40");
-    assert_eq!(
-        x, y,
-        "a run resumed at step 20 must end where the unbroken run does"
-    );
+    // Without and with a weight average (whose live weights travel in the train state).
+    for ema_decay in [0.0, 0.9] {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut cfg = config("vae", a.path(), data.path());
+        cfg.epochs = 3; // 15 steps per epoch on 2,000 images
+        cfg.max_steps = Some(40);
+        cfg.ema_decay = ema_decay;
+        trainer::train(gpu, cfg.clone(), None).unwrap();
+        let mut half = cfg.clone();
+        half.out = b.path().to_path_buf();
+        half.max_steps = Some(20); // stops mid-way through the second epoch
+        trainer::train(gpu, half.clone(), None).unwrap();
+        half.max_steps = Some(40);
+        trainer::train(gpu, half, Some(b.path())).unwrap();
+        for file in ["checkpoint.safetensors", "train_state.safetensors"] {
+            let x = TensorFile::load(&a.path().join(file)).unwrap();
+            let y = TensorFile::load(&b.path().join(file)).unwrap();
+            assert_eq!(x.metadata["step"], "40");
+            assert_eq!(
+                x, y,
+                "{file} (ema {ema_decay}): a run resumed at step 20 must end where the \
+                 unbroken run does"
+            );
+        }
+    }
+}
+
+#[test]
+fn with_a_weight_average_the_checkpoint_holds_the_average_of_the_live_weights() {
+    let gpu = gpu();
+    let data = mnist::load(&small_mnist(500, 500).path().to_path_buf()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config("vae", dir.path(), &mnist::default_dir());
+    cfg.ema_decay = 0.5; // a short memory, so 5 steps move the average well away from start
+    let mut run = Run::new(gpu, cfg).unwrap();
+    let live = |run: &Run| -> Vec<f64> {
+        let f = run.store.to_tensor_file(gpu).unwrap();
+        f.tensors
+            .values()
+            .flat_map(|t| match &t.data {
+                shadergrad::train::checkpoint::Data::F32(v) => v.iter().map(|&x| x as f64),
+                _ => unreachable!(),
+            })
+            .collect::<Vec<f64>>()
+    };
+    // f64 average of the live weights the GPU produced: starts at the initial weights.
+    let mut average = live(&run);
+    let order = epoch_order(data.train.len(), 1, 0);
+    let mut scratch = Vec::new();
+    for idx in batches(&order, run.cfg.batch_size).take(5) {
+        let lr = run.cfg.lr;
+        run.train_step(gpu, &data, idx, &mut scratch, lr).unwrap();
+        for (a, w) in average.iter_mut().zip(live(&run)) {
+            *a -= 0.5 * (*a - w);
+        }
+    }
+    run.save(gpu, dir.path()).unwrap();
+    let saved = TensorFile::load(&dir.path().join("checkpoint.safetensors")).unwrap();
+    let got: Vec<f32> = saved
+        .tensors
+        .values()
+        .flat_map(|t| match &t.data {
+            shadergrad::train::checkpoint::Data::F32(v) => v.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
+    common::assert_close("averaged checkpoint", &got, &average, 1e-5, 1e-7);
+    // Training continues from the live weights, which differ from the average (Adam at
+    // lr 1e-3 moves a weight at most ~1e-3 a step, so the lag is of that order).
+    let now = live(&run);
+    assert!(now.iter().zip(&average).any(|(a, b)| (a - b).abs() > 1e-4));
 }
 
 #[test]

@@ -279,6 +279,24 @@ impl Gpu {
         Ok(())
     }
 
+    /// Copy the whole of `src` into `dst` (same length and type) on the device, in queue order
+    /// after the work already submitted. Does not wait.
+    pub fn copy(&self, src: &Buf, dst: &Buf) -> Result<()> {
+        if src.len != dst.len || src.dtype != dst.dtype {
+            return Err(Error::Shape(format!(
+                "copying {} {:?} elements into a buffer of {} {:?}",
+                src.len, src.dtype, dst.len, dst.dtype
+            )));
+        }
+        let bytes = src.bytes().div_ceil(4) * 4; // copies go in 4-byte units
+        if bytes > 0 {
+            let mut enc = self.device.create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(src.raw(), src.offset, dst.raw(), dst.offset, bytes);
+            self.queue.submit([enc.finish()]);
+        }
+        self.take_errors()
+    }
+
     /// Copy `buf` back to the host. Waits for all submitted work.
     pub fn download<T: Element>(&self, buf: &Buf) -> Result<Vec<T>> {
         if T::DTYPE != buf.dtype {

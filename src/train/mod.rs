@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod commands;
 pub mod config;
+pub mod ema;
 pub mod grids;
 pub mod images;
 pub mod readback;

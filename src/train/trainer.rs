@@ -20,6 +20,7 @@ use crate::models::{self, GraphKind, Model};
 use crate::nn::params::ParamStore;
 use crate::train::checkpoint::{Data, Tensor, TensorFile};
 use crate::train::config::TrainConfig;
+use crate::train::ema::Ema;
 use crate::train::grids::{self, GRID};
 use crate::train::images::save_plot;
 use crate::train::readback::Readback;
@@ -81,6 +82,8 @@ pub struct Run {
     m: crate::Buf,
     v: crate::Buf,
     adam_step: crate::Dispatch,
+    /// The weight average evaluation and checkpoints use, when the config asks for one.
+    ema: Option<Ema>,
     /// Optimizer steps taken so far (the global step).
     pub step: u64,
 }
@@ -123,6 +126,10 @@ impl Run {
         adam.betas.0 = cfg.beta1;
         let (m, v) = (gpu.zeros(n, DType::F32)?, gpu.zeros(n, DType::F32)?);
         let adam_step = adam.dispatch(gpu, &store.params, &store.grads, &m, &v)?;
+        let ema = match cfg.ema_decay > 0.0 {
+            true => Some(Ema::new(gpu, &store, cfg.ema_decay)?),
+            false => None,
+        };
         Ok(Run {
             cfg,
             model,
@@ -134,6 +141,7 @@ impl Run {
             m,
             v,
             adam_step,
+            ema,
             step: 0,
         })
     }
@@ -162,6 +170,12 @@ impl Run {
         }
         self.store.load_tensor_file(gpu, &weights)?;
         let n = self.store.params.len();
+        if let Some(ema) = &self.ema {
+            // The checkpoint holds the average; the live weights are in the train state.
+            gpu.copy(&self.store.params, &ema.shadow)?;
+            let live = state.get("params.live", &[n])?.as_f32("params.live")?;
+            gpu.write(&self.store.params, live)?;
+        }
         gpu.write(&self.m, state.get("adam.m", &[n])?.as_f32("adam.m")?)?;
         gpu.write(&self.v, state.get("adam.v", &[n])?.as_f32("adam.v")?)?;
         self.step = meta(&state, "step")
@@ -170,8 +184,9 @@ impl Run {
         Ok(())
     }
 
-    /// Write checkpoint.safetensors (weights, PyTorch names) and train_state.safetensors
-    /// (Adam moments, step), each atomically.
+    /// Write checkpoint.safetensors (the weights evaluation uses, PyTorch names: the average
+    /// when there is one) and train_state.safetensors (Adam moments, step, and with an
+    /// average the live weights), each atomically.
     pub fn save(&self, gpu: &Gpu, dir: &Path) -> Result<()> {
         let step = self.step.to_string();
         let mut state = TensorFile::default();
@@ -179,13 +194,30 @@ impl Run {
         state.insert("adam.m", Tensor::f32(vec![n], gpu.download(&self.m)?));
         state.insert("adam.v", Tensor::f32(vec![n], gpu.download(&self.v)?));
         state.metadata.insert("step".into(), step.clone());
-        let mut weights = self.store.to_tensor_file(gpu)?;
+        if self.ema.is_some() {
+            let live = gpu.download(&self.store.params)?;
+            state.insert("params.live", Tensor::f32(vec![n], live));
+        }
+        let mut weights = self.with_eval_weights(gpu, || self.store.to_tensor_file(gpu))?;
         weights
             .metadata
             .insert("model".into(), self.model.name().into());
         weights.metadata.insert("step".into(), step);
         state.save_atomic(&dir.join("train_state.safetensors"))?;
         weights.save_atomic(&dir.join("checkpoint.safetensors"))
+    }
+
+    /// Run `f` with the weights evaluation uses in the parameter arena: the moving average
+    /// when there is one (the live weights are put back afterwards), else the live weights.
+    pub fn with_eval_weights<R>(&self, gpu: &Gpu, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        if let Some(ema) = &self.ema {
+            ema.install(gpu, &self.store)?;
+        }
+        let out = f();
+        if let Some(ema) = &self.ema {
+            ema.restore(gpu, &self.store)?;
+        }
+        out
     }
 
     pub fn steps_per_epoch(&self, train_len: usize) -> u64 {
@@ -204,9 +236,9 @@ impl Run {
         self.train.load_batch(gpu, &data.train, idx, scratch)?;
         self.adam.lr = lr;
         gpu.set_params(&self.adam_step, &self.adam.params_at(self.step as u32 + 1));
-        self.train
-            .program
-            .step(gpu, self.step, &[&self.adam_step])?;
+        let mut tail = vec![&self.adam_step];
+        tail.extend(self.ema.as_ref().map(|e| &e.update));
+        self.train.program.step(gpu, self.step, &tail)?;
         self.step += 1;
         Ok(())
     }
@@ -303,7 +335,7 @@ pub fn train(gpu: &Gpu, cfg: TrainConfig, resume: Option<&Path>) -> Result<Vec<E
         }
         let train_loss = train_m["loss"] / seen as f64;
         finite_or_stop("training loss", train_loss, run.step, &dir)?;
-        let test = evaluate(gpu, &run.eval, &data.test)?;
+        let test = run.with_eval_weights(gpu, || evaluate(gpu, &run.eval, &data.test))?;
         let n_test = data.test.len() as f64;
         let row = EpochRow {
             epoch: epoch + 1,
@@ -349,7 +381,7 @@ pub fn train(gpu: &Gpu, cfg: TrainConfig, resume: Option<&Path>) -> Result<Vec<E
         writeln!(csv, "{}", row.csv()).map_err(csv_err)?;
         rows.push(row);
         run.save(gpu, &dir)?;
-        write_images(gpu, &run, &data, &dir, &rows)?;
+        run.with_eval_weights(gpu, || write_images(gpu, &run, &data, &dir, &rows))?;
         if stopped {
             break;
         }
