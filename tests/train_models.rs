@@ -105,7 +105,7 @@ fn resuming_gives_the_same_weights_as_an_unbroken_run() {
 #[test]
 fn with_a_weight_average_the_checkpoint_holds_the_average_of_the_live_weights() {
     let gpu = gpu();
-    let data = mnist::load(&small_mnist(500, 500).path().to_path_buf()).unwrap();
+    let data = mnist::load(small_mnist(500, 500).path()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config("vae", dir.path(), &mnist::default_dir());
     cfg.ema_decay = 0.5; // a short memory, so 5 steps move the average well away from start

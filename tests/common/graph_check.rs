@@ -72,8 +72,9 @@ fn build(inputs: &[Input], op: BuildOp, probe: &[f32]) -> Graph {
     let mut g = Graph::new();
     let ts: Vec<T> = inputs.iter().map(|i| g.param(i.name, &i.shape)).collect();
     let y = op(&mut g, &ts).expect("the op under test builds");
+    let shape = g.shape(y).to_vec();
     let r = g
-        .constant("probe", &g.shape(y).to_vec(), probe.to_vec())
+        .constant("probe", &shape, probe.to_vec())
         .expect("probe fits");
     let prod = g.binary(Binary::Mul, y, r).expect("same shapes");
     let loss = g.reduce(prod, Axis::All, ReduceOp::Sum);
