@@ -26,7 +26,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model on MNIST-format data (default: the VAE on the bundled MNIST).
+    /// Train a model on MNIST-format or CIFAR-10 data (default: the VAE on the bundled MNIST).
     Train(TrainArgs),
     /// Print a checkpoint's test metrics (loss, KL, error).
     Eval {
@@ -66,7 +66,8 @@ struct TrainArgs {
     lr: Option<f64>,
     #[arg(long)]
     seed: Option<u64>,
-    /// A directory with the four MNIST-format IDX files (default: the bundled MNIST)
+    /// A directory with the four MNIST-format IDX files or the CIFAR-10 binary batches
+    /// (cifar-10-batches-bin) (default: the bundled MNIST)
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Run directory (default: runs/<model>-<date>-<time>)
@@ -163,7 +164,8 @@ fn train(gpu: &Gpu, a: TrainArgs) -> shadergrad::Result<()> {
             (TrainConfig::load(&dir.join("config.json"))?, Some(dir))
         }
         None => {
-            shadergrad::models::by_name(&a.model)?; // a clear error before any work
+            // A clear error before any work (the image shape comes with the data later).
+            shadergrad::models::by_name(&a.model, Default::default())?;
             (TrainConfig::for_model(&a.model), None)
         }
     };

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub use crate::data::dataset::Split;
+use crate::data::dataset::{Dataset, ImageShape};
 use crate::data::idx::read_idx;
 use crate::{Error, Result};
 
@@ -14,35 +16,29 @@ pub const SIDE: usize = 28;
 pub const PIXELS: usize = SIDE * SIDE;
 pub const CLASSES: usize = 10;
 
-/// One split (train or test) in memory.
-#[derive(Debug, Clone)]
-pub struct Split {
-    /// [n, 784], pixel / 255.
-    pub images: Vec<f32>,
-    /// [n]
-    pub labels: Vec<u32>,
-}
+/// A MNIST-format dataset (name "mnist", shape 1x28x28).
+pub type Mnist = Dataset;
 
-impl Split {
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Mnist {
-    pub train: Split,
-    pub test: Split,
-}
+/// The four files a MNIST-format directory holds (each raw or with .gz).
+pub const FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
 
 /// The directory bundled with the project: data/mnist.
 pub fn default_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("data")
         .join("mnist")
+}
+
+/// Whether `dir` holds any of the MNIST-format files (so it is meant as a MNIST directory).
+pub fn looks_like(dir: &Path) -> bool {
+    FILES
+        .iter()
+        .any(|f| dir.join(f).is_file() || dir.join(format!("{f}.gz")).is_file())
 }
 
 /// `stem` with `.gz` if that exists, else the raw file.
@@ -134,7 +130,10 @@ pub fn load(dir: &Path) -> Result<Mnist> {
         )));
     }
     verify_checksums(dir)?;
-    Ok(Mnist {
+    Ok(Dataset {
+        name: "mnist".into(),
+        shape: ImageShape::MNIST,
+        classes: CLASSES,
         train: load_split(dir, "train")?,
         test: load_split(dir, "t10k")?,
     })

@@ -3,10 +3,12 @@
 //! A model declares its parameters (PyTorch names and init) and builds graphs on demand:
 //! `Train` (loss with backward), `Eval` (test metrics and reconstructions) and `Decode`
 //! (images from latent codes), all sharing one `ParamStore`.
-//! Inputs by name: "x" [B, 784] pixels in [0, 1]; "labels" [B] u32; "z" [B, D] codes.
+//! Inputs by name: "x" [B, P] pixels in [0, 1] (P = C * H * W of the dataset's images, each
+//! CHW; 784 for MNIST); "labels" [B] u32; "z" [B, D] codes.
 
 use std::collections::BTreeMap;
 
+use crate::data::dataset::ImageShape;
 use crate::graph::{Graph, T};
 use crate::nn::params::ParamSpec;
 use crate::{Error, Result};
@@ -53,12 +55,22 @@ pub trait Model {
 /// Every model the command line knows.
 pub const NAMES: [&str; 3] = ["vae", "vib", "bn-vae"];
 
-/// The model called `name` on the command line.
-pub fn by_name(name: &str) -> Result<Box<dyn Model>> {
+/// The model called `name` on the command line, for images of `shape`.
+pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
+    let vae = vae::Vae {
+        input: shape.pixels(),
+        ..vae::Vae::default()
+    };
     match name {
-        "vae" => Ok(Box::new(vae::Vae::default())),
-        "vib" => Ok(Box::new(vib::Vib::default())),
-        "bn-vae" => Ok(Box::new(bn_vae::BnVae::default())),
+        "vae" => Ok(Box::new(vae)),
+        "vib" => Ok(Box::new(vib::Vib {
+            input: shape.pixels(),
+            ..vib::Vib::default()
+        })),
+        "bn-vae" => Ok(Box::new(bn_vae::BnVae {
+            vae,
+            ..bn_vae::BnVae::default()
+        })),
         other => Err(Error::Config(format!(
             "unknown model '{other}'; available: {}",
             NAMES.join(", ")

@@ -4,7 +4,8 @@
 //!   z = mu + exp(logvar / 2) * eps,  eps ~ N(0, I)
 //! The loss is summed over the batch as in the example (Adam is invariant to that scale up
 //! to its eps); reported losses are per image: the negative ELBO in nats.
-//! Shapes: x [B, 784]; h [B, 400]; mu, logvar, z [B, 20]; logits [B, 784].
+//! Shapes: x [B, P] (P = `input`, 784 on MNIST); h [B, 400]; mu, logvar, z [B, 20];
+//! logits [B, P].
 
 use std::collections::BTreeMap;
 
@@ -34,7 +35,7 @@ impl Default for Vae {
 }
 
 impl Vae {
-    /// Decoder: z [B, D] -> logits [B, 784].
+    /// Decoder: z [B, D] -> logits [B, P].
     pub(crate) fn decode(&self, g: &mut Graph, z: crate::graph::T) -> Result<crate::graph::T> {
         let (w3, b3) = linear_params(g, "fc3", self.latent, self.hidden);
         let (w4, b4) = linear_params(g, "fc4", self.hidden, self.input);

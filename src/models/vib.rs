@@ -4,7 +4,7 @@
 //!   z = mu + sigma * eps;  decoder: softmax(z W^T + b) over 10 classes
 //!   loss = mean_batch [ CE(decoder(z), y) + beta * KL(N(mu, sigma^2) || N(0, I)) ], beta = 1e-3
 //! At test time the class probabilities are averaged over 12 draws of z.
-//! Shapes: x [B, 784]; h [B, 1024]; mu, sigma, z [B, 256]; logits [B, 10]; labels [B].
+//! Shapes: x [B, P] (P = 784 on MNIST); h [B, 1024]; mu, sigma, z [B, 256]; logits [B, 10]; labels [B].
 
 use std::collections::BTreeMap;
 
@@ -18,6 +18,8 @@ use crate::Result;
 
 #[derive(Debug, Clone)]
 pub struct Vib {
+    /// Pixels per image (784 for MNIST).
+    pub input: usize,
     pub hidden: usize,
     pub k: usize,
     pub beta: f32,
@@ -27,6 +29,7 @@ pub struct Vib {
 impl Default for Vib {
     fn default() -> Self {
         Vib {
+            input: 784,
             hidden: 1024,
             k: 256,
             beta: 1e-3,
@@ -35,13 +38,12 @@ impl Default for Vib {
     }
 }
 
-const INPUT: usize = 784;
 const CLASSES: usize = 10;
 
 impl Vib {
     /// (mu, sigma) of q(z | x).
     fn encode(&self, g: &mut Graph, x: T) -> Result<(T, T)> {
-        let (w1, b1) = linear_params(g, "fc1", INPUT, self.hidden);
+        let (w1, b1) = linear_params(g, "fc1", self.input, self.hidden);
         let (w2, b2) = linear_params(g, "fc2", self.hidden, self.hidden);
         let (wm, bm) = linear_params(g, "fc_mu", self.hidden, self.k);
         let (wr, br) = linear_params(g, "fc_rho", self.hidden, self.k);
@@ -66,7 +68,7 @@ impl Model for Vib {
 
     fn params(&self) -> Vec<ParamSpec> {
         [
-            linear_specs("fc1", INPUT, self.hidden),
+            linear_specs("fc1", self.input, self.hidden),
             linear_specs("fc2", self.hidden, self.hidden),
             linear_specs("fc_mu", self.hidden, self.k),
             linear_specs("fc_rho", self.hidden, self.k),
@@ -89,7 +91,7 @@ impl Model for Vib {
 
     fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built> {
         let mut g = Graph::new();
-        let x = g.input("x", &[batch, INPUT]);
+        let x = g.input("x", &[batch, self.input]);
         let labels = g.input_u32("labels", &[batch]);
         let (mu, sigma) = self.encode(&mut g, x)?;
         let (z, kl) = g.gaussian_head(mu, sigma, Scale::Sigma, seed)?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::data::batch::{batches, epoch_order};
-use crate::data::mnist;
+use crate::data::dataset;
 use crate::train::config::TrainConfig;
 use crate::train::grids;
 use crate::train::session::evaluate;
@@ -67,12 +67,25 @@ pub fn load_run(gpu: &Gpu, path: &Path) -> Result<(Run, PathBuf)> {
 /// `shadergrad eval`: the test metrics of a checkpoint, printed.
 pub fn eval(gpu: &Gpu, path: &Path) -> Result<()> {
     let (run, dir) = load_run(gpu, path)?;
-    let data = mnist::load(&run.cfg.data_dir)?;
+    let data = dataset::load(&run.cfg.data_dir)?;
+    if data.shape != run.cfg.shape {
+        return Err(Error::Config(format!(
+            "{} was trained on {} images ({}) but its data directory {} now holds {} images \
+             ({}); restore the run's dataset there",
+            dir.display(),
+            run.cfg.dataset,
+            run.cfg.shape,
+            run.cfg.data_dir.display(),
+            data.name,
+            data.shape
+        )));
+    }
     let m = evaluate(gpu, &run.eval, &data.test)?;
     let n = data.test.len() as f64;
     println!(
-        "model {} from {} (step {})",
+        "model {} on {} from {} (step {})",
         run.model.name(),
+        data.name,
         dir.display(),
         run.step
     );
@@ -98,7 +111,8 @@ pub fn sample(gpu: &Gpu, path: &Path, out: Option<&Path>, seed: u64) -> Result<(
     let out = out.map(Path::to_path_buf).unwrap_or(dir);
     std::fs::create_dir_all(&out)
         .map_err(|e| Error::Data(format!("cannot create {}: {e}", out.display())))?;
-    grids::write_generative(gpu, dec, run.model.latent_dim(), &out, seed)?;
+    let (latent, shape) = (run.model.latent_dim(), run.cfg.shape);
+    grids::write_generative(gpu, dec, latent, shape, &out, seed)?;
     println!(
         "wrote {} and {}",
         out.join("samples.png").display(),
@@ -120,7 +134,8 @@ pub fn bench_train(
     if let Some(b) = batch {
         cfg.batch_size = b;
     }
-    let data = mnist::load(&cfg.data_dir)?;
+    let data = dataset::load(&cfg.data_dir)?;
+    (cfg.dataset, cfg.shape) = (data.name.clone(), data.shape);
     let mut run = Run::new(gpu, cfg)?;
     let order = epoch_order(data.train.len(), run.cfg.seed, 0);
     let all: Vec<&[u32]> = batches(&order, run.cfg.batch_size).collect();

@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::data::dataset::ImageShape;
+use crate::data::mnist;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,7 +21,20 @@ pub struct TrainConfig {
     pub lr_decay_factor: f64,
     pub lr_decay_every: usize,
     pub seed: u64,
+    /// Saved as null when it is the bundled MNIST, so a run directory copied to another
+    /// machine (or checkout) finds that machine's copy; a missing field also means bundled.
+    #[serde(
+        default = "mnist::default_dir",
+        serialize_with = "save_data_dir",
+        deserialize_with = "load_data_dir"
+    )]
     pub data_dir: PathBuf,
+    /// The dataset's name and image shape, set from the data when training starts (configs
+    /// written before these fields existed are MNIST runs).
+    #[serde(default = "mnist_name")]
+    pub dataset: String,
+    #[serde(default)]
+    pub shape: ImageShape,
     pub out: PathBuf,
     /// Stop after this many optimizer steps in total (a checkpoint is written there).
     pub max_steps: Option<u64>,
@@ -45,7 +60,9 @@ impl TrainConfig {
             lr_decay_factor: 1.0,
             lr_decay_every: 1,
             seed: 1,
-            data_dir: crate::data::mnist::default_dir(),
+            data_dir: mnist::default_dir(),
+            dataset: mnist_name(),
+            shape: ImageShape::MNIST,
             out: PathBuf::new(),
             max_steps: None,
             eval_batch: 500,
@@ -110,4 +127,39 @@ impl TrainConfig {
         serde_json::from_str(&text)
             .map_err(|e| Error::Data(format!("{} is not a valid run config: {e}", path.display())))
     }
+}
+
+fn mnist_name() -> String {
+    "mnist".into()
+}
+
+/// Whether `dir` is the bundled MNIST (compared after resolving links and `..`).
+fn is_bundled(dir: &Path) -> bool {
+    let bundled = mnist::default_dir();
+    dir == bundled
+        || matches!(
+            (dir.canonicalize(), bundled.canonicalize()),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
+
+fn save_data_dir<S: Serializer>(dir: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match is_bundled(dir) {
+        true => s.serialize_none(),
+        false => s.serialize_some(dir),
+    }
+}
+
+/// null: the bundled MNIST. An absolute path that does not exist here but ends in
+/// data/mnist is another checkout's bundled copy (configs from before null was written).
+fn load_data_dir<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<PathBuf, D::Error> {
+    let Some(dir) = Option::<PathBuf>::deserialize(d)? else {
+        return Ok(mnist::default_dir());
+    };
+    let foreign_bundle = dir.is_absolute() && !dir.exists() && dir.ends_with("data/mnist");
+    Ok(if foreign_bundle {
+        mnist::default_dir()
+    } else {
+        dir
+    })
 }

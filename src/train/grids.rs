@@ -2,14 +2,14 @@
 //! their inputs, and interpolations z1 cos t + z2 sin t between two prior draws (which keeps
 //! the norm statistics of a standard normal, unlike a straight line).
 //!
-//! Shapes: codes [N, D]; images [N, 784].
+//! Shapes: codes [N, D]; images [N, P], P = C * H * W of `shape` (CHW; RGB when C = 3).
 
 use std::path::Path;
 
 use rand::{Rng, SeedableRng};
 
-use crate::data::mnist::{Split, PIXELS, SIDE};
-use crate::train::images::save_grid;
+use crate::data::dataset::{ImageShape, Split};
+use crate::train::images::save_image_grid;
 use crate::train::session::Compiled;
 use crate::{Error, Gpu, Result};
 
@@ -46,7 +46,14 @@ fn decode(gpu: &Gpu, decode: &Compiled, codes: &[f32]) -> Result<Vec<f32>> {
 
 /// samples.png: GRID x GRID decodes of z ~ N(0, I); interpolation.png: GRID rows, each from
 /// z1 to z2 along z1 cos t + z2 sin t, t in [0, pi/2].
-pub fn write_generative(gpu: &Gpu, dec: &Compiled, d: usize, dir: &Path, seed: u64) -> Result<()> {
+pub fn write_generative(
+    gpu: &Gpu,
+    dec: &Compiled,
+    d: usize,
+    shape: ImageShape,
+    dir: &Path,
+    seed: u64,
+) -> Result<()> {
     if dec.batch != GRID * GRID {
         return Err(Error::Config(format!(
             "decode graph batch {} is not {}",
@@ -55,7 +62,7 @@ pub fn write_generative(gpu: &Gpu, dec: &Compiled, d: usize, dir: &Path, seed: u
         )));
     }
     let samples = decode(gpu, dec, &prior(GRID * GRID * d, seed))?;
-    save_grid(&dir.join("samples.png"), &samples, SIDE, SIDE, GRID)?;
+    save_image_grid(&dir.join("samples.png"), &samples, shape, GRID)?;
     let ends = prior(2 * GRID * d, seed ^ 0x5eed);
     let mut codes = Vec::with_capacity(GRID * GRID * d);
     for row in 0..GRID {
@@ -69,22 +76,28 @@ pub fn write_generative(gpu: &Gpu, dec: &Compiled, d: usize, dir: &Path, seed: u
         }
     }
     let interp = decode(gpu, dec, &codes)?;
-    save_grid(&dir.join("interpolation.png"), &interp, SIDE, SIDE, GRID)
+    save_image_grid(&dir.join("interpolation.png"), &interp, shape, GRID)
 }
 
 /// reconstructions.png: rows of GRID test images, each followed by a row of their
 /// reconstructions (read from the eval graph after its last batch: the last images).
-pub fn write_reconstructions(gpu: &Gpu, eval: &Compiled, split: &Split, dir: &Path) -> Result<()> {
+pub fn write_reconstructions(
+    gpu: &Gpu,
+    eval: &Compiled,
+    split: &Split,
+    shape: ImageShape,
+    dir: &Path,
+) -> Result<()> {
+    let p = shape.pixels();
     let probs = eval.read(gpu, "probs")?;
     let first = split.len() - eval.batch; // the last evaluated batch
-    let pairs = (eval.batch / GRID).min(5);
-    let mut tiles = Vec::with_capacity(2 * pairs * GRID * PIXELS);
+    let cols = GRID.min(eval.batch); // an evaluation batch under GRID still fills one pair
+    let pairs = (eval.batch / cols).min(5);
+    let mut tiles = Vec::with_capacity(2 * pairs * cols * p);
     for r in 0..pairs {
-        let rows = r * GRID..(r + 1) * GRID;
-        tiles.extend_from_slice(
-            &split.images[(first + rows.start) * PIXELS..(first + rows.end) * PIXELS],
-        );
-        tiles.extend_from_slice(&probs[rows.start * PIXELS..rows.end * PIXELS]);
+        let rows = r * cols..(r + 1) * cols;
+        tiles.extend_from_slice(&split.images[(first + rows.start) * p..(first + rows.end) * p]);
+        tiles.extend_from_slice(&probs[rows.start * p..rows.end * p]);
     }
-    save_grid(&dir.join("reconstructions.png"), &tiles, SIDE, SIDE, GRID)
+    save_image_grid(&dir.join("reconstructions.png"), &tiles, shape, cols)
 }

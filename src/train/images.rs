@@ -1,10 +1,12 @@
 //! PNG output: image grids (samples, reconstructions, interpolations, retrievals) and a
 //! small line plot of the losses, written atomically like checkpoints.
 //!
-//! Shapes: images [n, h * w] f32 in [0, 1], laid out row by row in a grid of `cols` columns.
+//! Shapes: images [n, C * H * W] f32 in [0, 1] (CHW; C = 1 gray or 3 RGB), laid out row by
+//! row in a grid of `cols` columns.
 
 use std::path::Path;
 
+use crate::data::dataset::ImageShape;
 use crate::train::checkpoint::write_atomic;
 use crate::{Error, Result};
 
@@ -22,28 +24,52 @@ fn encode(width: usize, height: usize, color: png::ColorType, pixels: &[u8]) -> 
 
 /// Write `images` as a grayscale grid with a 2-pixel dark border around each tile.
 pub fn save_grid(path: &Path, images: &[f32], h: usize, w: usize, cols: usize) -> Result<()> {
-    let n = images.len() / (h * w).max(1);
-    if n == 0 || cols == 0 || images.len() != n * h * w {
+    let shape = ImageShape {
+        channels: 1,
+        height: h,
+        width: w,
+    };
+    save_image_grid(path, images, shape, cols)
+}
+
+/// Write `images` ([n, C * H * W], each CHW) as a grid with a 2-pixel dark border around each
+/// tile: grayscale for 1 channel, RGB for 3 (planes R, G, B).
+pub fn save_image_grid(path: &Path, images: &[f32], shape: ImageShape, cols: usize) -> Result<()> {
+    let (c, h, w) = (shape.channels, shape.height, shape.width);
+    let color = match c {
+        1 => png::ColorType::Grayscale,
+        3 => png::ColorType::Rgb,
+        _ => {
+            return Err(Error::Shape(format!(
+                "images of {c} channels cannot be drawn: 1 (gray) or 3 (RGB) expected"
+            )))
+        }
+    };
+    let n = images.len() / shape.pixels().max(1);
+    if n == 0 || cols == 0 || images.len() != n * shape.pixels() {
         return Err(Error::Shape(format!(
-            "{} values are not whole {h}x{w} images",
+            "{} values are not whole {shape} images",
             images.len()
         )));
     }
     let rows = n.div_ceil(cols);
     let pad = 2;
     let (gw, gh) = (cols * (w + pad) + pad, rows * (h + pad) + pad);
-    let mut px = vec![32u8; gw * gh];
-    for (k, img) in images.chunks_exact(h * w).enumerate() {
+    let mut px = vec![32u8; gw * gh * c];
+    for (k, img) in images.chunks_exact(shape.pixels()).enumerate() {
         let (oy, ox) = (pad + (k / cols) * (h + pad), pad + (k % cols) * (w + pad));
-        for y in 0..h {
-            for x in 0..w {
-                let v = img[y * w + x];
-                // NaN maps to 0 rather than poisoning the cast.
-                px[(oy + y) * gw + ox + x] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    let v = img[(ch * h + y) * w + x];
+                    // NaN maps to 0 rather than poisoning the cast.
+                    px[((oy + y) * gw + ox + x) * c + ch] =
+                        (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                }
             }
         }
     }
-    write_atomic(path, &encode(gw, gh, png::ColorType::Grayscale, &px)?)
+    write_atomic(path, &encode(gw, gh, color, &px)?)
 }
 
 /// Glyphs 3 wide and 5 high for tick labels: digits, '.', '-', 'e'.

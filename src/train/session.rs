@@ -1,12 +1,13 @@
 //! A model on a device: its parameter store and its compiled programs, plus the helpers that
 //! move batches in and metrics out. Shared by `train`, `eval` and `sample`.
 //!
-//! Shapes: batches [B, 784] f32 and labels [B] u32, as the models' inputs "x" and "labels".
+//! Shapes: batches [B, P] f32 (P = C * H * W, the dataset's image size) and labels [B] u32,
+//! as the models' inputs "x" and "labels".
 
 use std::collections::BTreeMap;
 
 use crate::data::batch::gather_rows;
-use crate::data::mnist::{Split, PIXELS};
+use crate::data::dataset::Split;
 use crate::graph::{Program, T};
 use crate::models::{GraphKind, Model};
 use crate::nn::params::ParamStore;
@@ -45,8 +46,17 @@ impl Compiled {
         idx: &[u32],
         scratch: &mut Vec<f32>,
     ) -> Result<()> {
-        gather_rows(&split.images, PIXELS, idx, scratch);
-        gpu.write(self.program.buf_named("x")?, scratch)?;
+        let x = self.program.buf_named("x")?;
+        let width = x.len() / self.batch.max(1); // the model's values per image
+        if split.images.len() != split.len() * width {
+            return Err(Error::Shape(format!(
+                "the model takes images of {width} values but the data has {} per image; \
+                 train a model built for this dataset's image shape",
+                split.images.len() / split.len().max(1)
+            )));
+        }
+        gather_rows(&split.images, width, idx, scratch);
+        gpu.write(x, scratch)?;
         if let Ok(buf) = self.program.buf_named("labels") {
             let labels: Vec<u32> = idx.iter().map(|&i| split.labels[i as usize]).collect();
             gpu.write(buf, &labels)?;

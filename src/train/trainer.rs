@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 
 use crate::data::batch::{batches, epoch_order};
-use crate::data::mnist::{self, Mnist};
+use crate::data::dataset::{self, Dataset};
 use crate::kernels::optimizer::Adam;
 use crate::models::{self, GraphKind, Model};
 use crate::nn::params::ParamStore;
@@ -91,7 +91,7 @@ pub struct Run {
 impl Run {
     pub fn new(gpu: &Gpu, cfg: TrainConfig) -> Result<Run> {
         cfg.validate()?;
-        let model = models::by_name(&cfg.model)?;
+        let model = models::by_name(&cfg.model, cfg.shape)?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
         let store = ParamStore::new(gpu, &model.params(), &model.state(), &mut rng)?;
         let train = Compiled::new(
@@ -228,7 +228,7 @@ impl Run {
     pub fn train_step(
         &mut self,
         gpu: &Gpu,
-        data: &Mnist,
+        data: &Dataset,
         idx: &[u32],
         scratch: &mut Vec<f32>,
         lr: f64,
@@ -256,8 +256,21 @@ fn finite_or_stop(what: &str, v: f64, step: u64, dir: &Path) -> Result<()> {
 }
 
 /// Train per `cfg` (optionally resuming from a run directory). Returns the epoch rows.
-pub fn train(gpu: &Gpu, cfg: TrainConfig, resume: Option<&Path>) -> Result<Vec<EpochRow>> {
-    let data = mnist::load(&cfg.data_dir)?;
+pub fn train(gpu: &Gpu, mut cfg: TrainConfig, resume: Option<&Path>) -> Result<Vec<EpochRow>> {
+    let data = dataset::load(&cfg.data_dir)?;
+    if resume.is_some() && cfg.shape != data.shape {
+        return Err(Error::Config(format!(
+            "the run was trained on {} images ({}) but {} holds {} images ({}); resume it with \
+             its own dataset",
+            cfg.dataset,
+            cfg.shape,
+            cfg.data_dir.display(),
+            data.name,
+            data.shape
+        )));
+    }
+    // The model is built for the data's image shape, and config.json records it for `eval`.
+    (cfg.dataset, cfg.shape) = (data.name.clone(), data.shape);
     if cfg.batch_size > data.train.len() {
         return Err(Error::Config(format!(
             "--batch-size {} exceeds the {} training images",
@@ -389,7 +402,7 @@ pub fn train(gpu: &Gpu, cfg: TrainConfig, resume: Option<&Path>) -> Result<Vec<E
     Ok(rows)
 }
 
-fn write_images(gpu: &Gpu, run: &Run, data: &Mnist, dir: &Path, rows: &[EpochRow]) -> Result<()> {
+fn write_images(gpu: &Gpu, run: &Run, data: &Dataset, dir: &Path, rows: &[EpochRow]) -> Result<()> {
     let series = |f: fn(&EpochRow) -> f64| {
         rows.iter()
             .map(|r| (r.epoch as f64, f(r)))
@@ -400,8 +413,9 @@ fn write_images(gpu: &Gpu, run: &Run, data: &Mnist, dir: &Path, rows: &[EpochRow
         &[series(|r| r.train_loss), series(|r| r.test_loss)],
     )?;
     if let Some(dec) = &run.decode {
-        grids::write_generative(gpu, dec, run.model.latent_dim(), dir, run.cfg.seed)?;
-        grids::write_reconstructions(gpu, &run.eval, &data.test, dir)?;
+        let latent = run.model.latent_dim();
+        grids::write_generative(gpu, dec, latent, data.shape, dir, run.cfg.seed)?;
+        grids::write_reconstructions(gpu, &run.eval, &data.test, data.shape, dir)?;
     }
     Ok(())
 }
