@@ -28,6 +28,9 @@ pub struct Graph {
     pub loss: Option<T>,
     /// Values of `Role::Const` tensors.
     pub consts: std::collections::BTreeMap<T, Vec<f32>>,
+    /// Views: tensor -> the tensor whose buffer it shares (a reshape's output, or a
+    /// gradient passed through one). Always the root, never itself a view.
+    pub aliases: std::collections::BTreeMap<T, T>,
 }
 
 impl Graph {
@@ -115,10 +118,26 @@ impl Graph {
 
     /// Keep `t` readable after a step under `name` (its buffer is not reused).
     pub fn output(&mut self, name: &str, t: T) -> T {
+        // A view keeps the buffer it shares: that one must outlive the step.
+        let root = self.alias_root(t);
+        if root != t && self.tensors[root.0].role == Role::Transient {
+            self.tensors[root.0].role = Role::Output;
+        }
         let info = &mut self.tensors[t.0];
         info.role = Role::Output;
         info.name = name.to_string();
         t
+    }
+
+    /// The tensor whose buffer `t` uses: `t` itself unless it is a view (`Graph::aliases`).
+    pub fn alias_root(&self, t: T) -> T {
+        self.aliases.get(&t).copied().unwrap_or(t)
+    }
+
+    /// Make `view` share the buffer of `of` (same element count and dtype; checked by callers).
+    pub(crate) fn make_alias(&mut self, view: T, of: T) {
+        let root = self.alias_root(of);
+        self.aliases.insert(view, root);
     }
 
     /// Mark `t` (a scalar) as the training loss.
@@ -154,6 +173,21 @@ impl Graph {
             )));
         }
         Ok(())
+    }
+
+    pub(crate) fn nchw(&self, what: &str, t: T) -> Result<[usize; 4]> {
+        match *self.shape(t) {
+            [n, c, h, w] => Ok([n, c, h, w]),
+            ref s => Err(Error::Shape(format!(
+                "{what}: expected a 4-D tensor [N, C, H, W], got {s:?}"
+            ))),
+        }
+    }
+
+    /// Make `t` (an op's index output: argmax, permutation) a u32 tensor with no gradient.
+    pub(crate) fn set_u32(&mut self, t: T) {
+        self.tensors[t.0].dtype = DType::U32;
+        self.needs_grad[t.0] = false;
     }
 
     pub(crate) fn matrix(&self, what: &str, t: T) -> Result<(usize, usize)> {

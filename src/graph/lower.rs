@@ -57,10 +57,38 @@ impl<'g> Lowering<'g> {
         Some((g, accumulate))
     }
 
+    /// Make d/dt a view of `src`, a finished gradient with t's element count (a reshape's
+    /// backward), so no copy is needed. Only when nothing has written d/dt yet and it would be
+    /// transient (a parameter's gradient lives in the gradient arena); returns whether it did.
+    /// Later rules accumulating into d/dt then add into `src`'s buffer, which is safe: every
+    /// reader of `src` ran before this rule (reverse order).
+    pub fn alias_grad(&mut self, t: T, src: T) -> bool {
+        let info = self.g.info(t).clone();
+        if !self.g.needs_grad[t.0] || self.grads.contains_key(&t) || info.role == Role::Param {
+            return false;
+        }
+        let g = self.g.tensor(
+            format!("d({})", info.name),
+            info.shape,
+            DType::F32,
+            Role::Transient,
+        );
+        self.g.make_alias(g, src);
+        self.grads.insert(t, g);
+        self.written.insert(g, true);
+        true
+    }
+
     /// A transient tensor for intermediate values of one rule (planned like any other).
     pub fn scratch(&mut self, name: &str, shape: &[usize]) -> T {
         self.g
             .tensor(name, shape.to_vec(), DType::F32, Role::Transient)
+    }
+
+    /// A transient u32 tensor (indices, permutation sort keys).
+    pub fn scratch_u32(&mut self, name: &str, shape: &[usize]) -> T {
+        self.g
+            .tensor(name, shape.to_vec(), DType::U32, Role::Transient)
     }
 }
 

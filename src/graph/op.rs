@@ -4,12 +4,16 @@
 
 use crate::graph::builder::Node;
 use crate::graph::lower::Lowering;
+use crate::graph::ops::conv_transpose::{self, Geometry};
 use crate::graph::ops::losses::LossKind;
 use crate::graph::ops::norm::BatchNorm;
-use crate::graph::ops::{dense, losses, norm, pointwise, reduction, stochastic};
+use crate::graph::ops::{conv, dense, layout, losses, norm, pointwise, pool, reduction};
+use crate::graph::ops::{shuffle, stochastic};
+use crate::kernels::conv::Act;
 use crate::kernels::elementwise::{Binary, Unary};
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
+use crate::kernels::shuffle::PermKind;
 use crate::Result;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +42,28 @@ pub enum Op {
     SoftmaxMean,
     /// Per-sample 0/1 argmax == label (evaluation only).
     Correct,
+    /// (x, w[, b]) -> act(conv2d(x, w) + b), NCHW.
+    Conv2d { stride: usize, pad: usize, act: Act },
+    /// (x, w[, b]) -> act(conv_transpose2d(x, w) + b), NCHW.
+    ConvTranspose2d(Geometry, Act),
+    /// x -> (max over k x k windows at stride k, argmax).
+    MaxPool2d { k: usize },
+    /// [N, C, H, W] -> [N, C] plane means.
+    GlobalAvgPool,
+    /// [N, C, H, W] -> ([N, C] plane maxima, argmax).
+    GlobalMaxPool,
+    /// The same buffer seen with another shape.
+    Reshape,
+    /// (a, b) -> [a | b] along features.
+    ConcatFeatures,
+    /// (map, vec) -> map with vec broadcast over H x W appended as channels.
+    ConcatMapVec,
+    /// x -> (rows of x in a fresh random order each step, the permutation).
+    ShuffleRows {
+        kind: PermKind,
+        seed: u64,
+        stream: u32,
+    },
 }
 
 impl Op {
@@ -54,6 +80,15 @@ impl Op {
             Op::BatchNorm(_) => "batch_norm".into(),
             Op::SoftmaxMean => "softmax_mean".into(),
             Op::Correct => "correct".into(),
+            Op::Conv2d { .. } => "conv2d".into(),
+            Op::ConvTranspose2d(..) => "conv_transpose2d".into(),
+            Op::MaxPool2d { .. } => "max_pool2d".into(),
+            Op::GlobalAvgPool => "global_avg_pool".into(),
+            Op::GlobalMaxPool => "global_max_pool".into(),
+            Op::Reshape => "reshape".into(),
+            Op::ConcatFeatures => "concat_features".into(),
+            Op::ConcatMapVec => "concat_map_vec".into(),
+            Op::ShuffleRows { .. } => "shuffle_rows".into(),
         }
     }
 
@@ -78,6 +113,17 @@ impl Op {
             Op::BatchNorm(c) => norm::bn_forward(lw, n, *c),
             Op::SoftmaxMean => losses::softmax_mean_forward(lw, n),
             Op::Correct => losses::correct_forward(lw, n),
+            Op::Conv2d { stride, pad, act } => conv::conv2d_forward(lw, n, *stride, *pad, *act),
+            Op::ConvTranspose2d(g, act) => conv_transpose::forward(lw, n, *g, *act),
+            Op::MaxPool2d { k } => pool::max_pool_forward(lw, n, *k),
+            Op::GlobalAvgPool => pool::global_forward(lw, n, false),
+            Op::GlobalMaxPool => pool::global_forward(lw, n, true),
+            Op::Reshape => Ok(()), // a view: no kernel
+            Op::ConcatFeatures => layout::concat_forward(lw, n, false),
+            Op::ConcatMapVec => layout::concat_forward(lw, n, true),
+            Op::ShuffleRows { kind, seed, stream } => {
+                shuffle::forward(lw, n, *kind, *seed, *stream)
+            }
         }
     }
 
@@ -92,6 +138,15 @@ impl Op {
             Op::Loss(k) => losses::loss_backward(lw, n, *k),
             Op::BatchNorm(c) => norm::bn_backward(lw, n, *c),
             Op::SoftmaxMean | Op::Correct => Ok(()),
+            Op::Conv2d { stride, pad, act } => conv::conv2d_backward(lw, n, *stride, *pad, *act),
+            Op::ConvTranspose2d(g, act) => conv_transpose::backward(lw, n, *g, *act),
+            Op::MaxPool2d { k } => pool::max_pool_backward(lw, n, *k),
+            Op::GlobalAvgPool => pool::global_backward(lw, n, false),
+            Op::GlobalMaxPool => pool::global_backward(lw, n, true),
+            Op::Reshape => layout::reshape_backward(lw, n),
+            Op::ConcatFeatures => layout::concat_backward(lw, n, false),
+            Op::ConcatMapVec => layout::concat_backward(lw, n, true),
+            Op::ShuffleRows { .. } => shuffle::backward(lw, n),
         }
     }
 }

@@ -33,6 +33,8 @@ impl Program {
     ) -> Result<Program> {
         let instrs = lower(&mut graph, train)?;
         let n = graph.tensors.len();
+        // A view's accesses are its root's: they share one buffer and one lifetime.
+        let idx = |ts: &[T]| -> Vec<usize> { ts.iter().map(|&t| graph.alias_root(t).0).collect() };
         let steps: Vec<Access> = instrs
             .iter()
             .map(|i| Access {
@@ -43,7 +45,8 @@ impl Program {
         let transient: Vec<bool> = graph
             .tensors
             .iter()
-            .map(|t| t.role == Role::Transient)
+            .enumerate()
+            .map(|(i, t)| t.role == Role::Transient && !graph.aliases.contains_key(&T(i)))
             .collect();
         // Planned sizes are rounded to 16 bytes so vec4 kernels may read whole vectors.
         let bytes: Vec<u64> = graph
@@ -60,6 +63,10 @@ impl Program {
         let mut bufs: Vec<Option<Buf>> = Vec::with_capacity(n);
         for (i, info) in graph.tensors.iter().enumerate() {
             let len = info.len();
+            if graph.aliases.contains_key(&T(i)) {
+                bufs.push(None); // filled below, once every root has its buffer
+                continue;
+            }
             let buf = match info.role {
                 Role::Input | Role::Metric | Role::Output => Some(gpu.zeros(len, info.dtype)?),
                 Role::Param => Some(store.param_view(gpu, &info.name, &info.shape)?),
@@ -75,6 +82,13 @@ impl Program {
                 },
             };
             bufs.push(buf);
+        }
+        for (&view, &root) in &graph.aliases {
+            let info = graph.info(view);
+            bufs[view.0] = match &bufs[root.0] {
+                Some(b) => Some(gpu.view_as(b, info.dtype, info.len())?),
+                None => None,
+            };
         }
         let unplanned_bytes = (0..n)
             .filter(|&i| transient[i] && memory.slot[i].is_some())
@@ -166,10 +180,6 @@ impl Program {
             .map(|(i, d)| (i.label.clone(), d.len()))
             .collect()
     }
-}
-
-fn idx(ts: &[T]) -> Vec<usize> {
-    ts.iter().map(|t| t.0).collect()
 }
 
 fn context(e: Error, label: &str) -> Error {

@@ -66,6 +66,39 @@ pub fn linear_specs(prefix: &str, fan_in: usize, fan_out: usize) -> [ParamSpec; 
     ]
 }
 
+/// The two specs of a PyTorch `nn.Conv2d(cin, cout, k)` named `prefix`: weight
+/// [cout, cin, k, k] and bias [cout], both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+/// fan_in = cin k k (kaiming_uniform with a = sqrt(5), as for Linear).
+pub fn conv2d_specs(prefix: &str, cin: usize, cout: usize, k: usize) -> [ParamSpec; 2] {
+    conv_specs(prefix, &[cout, cin, k, k], cout, cin * k * k)
+}
+
+/// The two specs of a PyTorch `nn.ConvTranspose2d(cin, cout, k)` named `prefix`: weight
+/// [cin, cout, k, k] and bias [cout]. PyTorch computes fan_in from weight.size(1), which for
+/// the transposed layout is cout: bound = 1/sqrt(cout k k).
+pub fn conv_transpose2d_specs(prefix: &str, cin: usize, cout: usize, k: usize) -> [ParamSpec; 2] {
+    conv_specs(prefix, &[cin, cout, k, k], cout, cout * k * k)
+}
+
+fn conv_specs(prefix: &str, weight: &[usize], cout: usize, fan_in: usize) -> [ParamSpec; 2] {
+    let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
+    [
+        ParamSpec::new(&format!("{prefix}.weight"), weight, Init::Uniform(bound)),
+        ParamSpec::new(&format!("{prefix}.bias"), &[cout], Init::Uniform(bound)),
+    ]
+}
+
+/// A PyTorch `nn.BatchNorm1d/2d(c)` named `prefix`: (parameters weight = 1 and bias = 0,
+/// state running_mean = 0 and running_var = 1, named as `Graph::batch_norm` declares them).
+pub fn batch_norm_specs(prefix: &str, c: usize) -> (Vec<ParamSpec>, Vec<ParamSpec>) {
+    let spec =
+        |name: &str, v: f32| ParamSpec::new(&format!("{prefix}.{name}"), &[c], Init::Const(v));
+    (
+        vec![spec("weight", 1.0), spec("bias", 0.0)],
+        vec![spec("running_mean", 0.0), spec("running_var", 1.0)],
+    )
+}
+
 struct Entry {
     shape: Vec<usize>,
     offset: usize,

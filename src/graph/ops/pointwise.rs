@@ -19,6 +19,10 @@ impl Graph {
     pub fn relu(&mut self, x: T) -> T {
         self.unary(Unary::Relu, x)
     }
+    /// y = x for x > 0, alpha x otherwise (PyTorch's LeakyReLU(negative_slope = alpha)).
+    pub fn leaky_relu(&mut self, x: T, alpha: f32) -> T {
+        self.unary(Unary::LeakyRelu(alpha), x)
+    }
     pub fn scale(&mut self, x: T, alpha: f32) -> T {
         self.unary(Unary::Scale(alpha), x)
     }
@@ -87,7 +91,7 @@ pub(crate) fn binary_forward(lw: &mut Lowering, n: &Node, op: Binary) -> Result<
 
 /// A gradient target for `t`, or a throw-away scratch when no gradient flows there (the
 /// binary backward kernel always writes both sides).
-fn target_or_scratch(lw: &mut Lowering, t: T, what: &str) -> (T, bool) {
+pub(crate) fn target_or_scratch(lw: &mut Lowering, t: T, what: &str) -> (T, bool) {
     lw.grad_target(t).unwrap_or_else(|| {
         let shape = lw.g.shape(t).to_vec();
         (lw.scratch(what, &shape), false)
