@@ -14,6 +14,8 @@ use crate::nn::params::ParamSpec;
 use crate::{Error, Result};
 
 pub mod bn_vae;
+pub mod conv_vae;
+pub mod dim;
 pub mod vae;
 pub mod vib;
 
@@ -53,7 +55,7 @@ pub trait Model {
 }
 
 /// Every model the command line knows.
-pub const NAMES: [&str; 3] = ["vae", "vib", "bn-vae"];
+pub const NAMES: [&str; 5] = ["vae", "vib", "bn-vae", "conv-vae", "dim"];
 
 /// The model called `name` on the command line, for images of `shape`.
 pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
@@ -70,6 +72,20 @@ pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
         "bn-vae" => Ok(Box::new(bn_vae::BnVae {
             vae,
             ..bn_vae::BnVae::default()
+        })),
+        "conv-vae" | "dim" if shape.height % 4 != 0 || shape.width % 4 != 0 => {
+            Err(Error::Config(format!(
+                "{name} needs image sides divisible by 4 (two stride-2 stages), got {}x{}",
+                shape.height, shape.width
+            )))
+        }
+        "conv-vae" => Ok(Box::new(conv_vae::ConvVae {
+            image: [shape.channels, shape.height, shape.width],
+            ..conv_vae::ConvVae::default()
+        })),
+        "dim" => Ok(Box::new(dim::Dim {
+            image: [shape.channels, shape.height, shape.width],
+            ..dim::Dim::default()
         })),
         other => Err(Error::Config(format!(
             "unknown model '{other}'; available: {}",
