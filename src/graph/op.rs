@@ -6,8 +6,9 @@ use crate::graph::builder::Node;
 use crate::graph::lower::Lowering;
 use crate::graph::ops::losses::LossKind;
 use crate::graph::ops::norm::BatchNorm;
-use crate::graph::ops::{dense, losses, norm, pointwise, reduction, stochastic};
+use crate::graph::ops::{dense, losses, norm, pairwise, pointwise, reduction, stochastic};
 use crate::kernels::elementwise::{Binary, Unary};
+use crate::kernels::pairwise::PairKernel;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
 use crate::Result;
@@ -38,6 +39,12 @@ pub enum Op {
     SoftmaxMean,
     /// Per-sample 0/1 argmax == label (evaluation only).
     Correct,
+    /// z [n, d] -> (eps [n], idx [n] u32): distance to and index of the k-th nearest other row.
+    Knn { k: usize },
+    /// (a [n, d], b [m, d]) -> MMD^2 [1] (V-statistic).
+    Mmd(PairKernel),
+    /// () -> N(0, I) draws, fresh every step.
+    Normal { seed: u64, stream: u32 },
 }
 
 impl Op {
@@ -54,6 +61,9 @@ impl Op {
             Op::BatchNorm(_) => "batch_norm".into(),
             Op::SoftmaxMean => "softmax_mean".into(),
             Op::Correct => "correct".into(),
+            Op::Knn { .. } => "knn".into(),
+            Op::Mmd(_) => "mmd".into(),
+            Op::Normal { .. } => "normal".into(),
         }
     }
 
@@ -78,6 +88,9 @@ impl Op {
             Op::BatchNorm(c) => norm::bn_forward(lw, n, *c),
             Op::SoftmaxMean => losses::softmax_mean_forward(lw, n),
             Op::Correct => losses::correct_forward(lw, n),
+            Op::Knn { k } => pairwise::knn_forward(lw, n, *k),
+            Op::Mmd(kern) => pairwise::mmd_forward(lw, n, *kern),
+            Op::Normal { seed, stream } => pairwise::normal_forward(lw, n, *seed, *stream),
         }
     }
 
@@ -91,7 +104,9 @@ impl Op {
             Op::GaussianHead { scale, .. } => stochastic::head_backward(lw, n, *scale),
             Op::Loss(k) => losses::loss_backward(lw, n, *k),
             Op::BatchNorm(c) => norm::bn_backward(lw, n, *c),
-            Op::SoftmaxMean | Op::Correct => Ok(()),
+            Op::SoftmaxMean | Op::Correct | Op::Normal { .. } => Ok(()),
+            Op::Knn { .. } => pairwise::knn_backward(lw, n),
+            Op::Mmd(kern) => pairwise::mmd_backward(lw, n, *kern),
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod dense;
 pub mod losses;
 pub mod norm;
+pub mod pairwise;
 pub mod pointwise;
 pub mod reduction;
 pub mod stochastic;
