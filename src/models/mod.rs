@@ -12,6 +12,8 @@ use crate::nn::params::ParamSpec;
 use crate::{Error, Result};
 
 pub mod bn_vae;
+pub mod eae;
+pub mod mmd_vae;
 pub mod vae;
 pub mod vib;
 
@@ -51,7 +53,7 @@ pub trait Model {
 }
 
 /// Every model the command line knows.
-pub const NAMES: [&str; 3] = ["vae", "vib", "bn-vae"];
+pub const NAMES: [&str; 5] = ["vae", "vib", "bn-vae", "eae", "mmd-vae"];
 
 /// The model called `name` on the command line.
 pub fn by_name(name: &str) -> Result<Box<dyn Model>> {
@@ -59,6 +61,8 @@ pub fn by_name(name: &str) -> Result<Box<dyn Model>> {
         "vae" => Ok(Box::new(vae::Vae::default())),
         "vib" => Ok(Box::new(vib::Vib::default())),
         "bn-vae" => Ok(Box::new(bn_vae::BnVae::default())),
+        "eae" => Ok(Box::new(eae::Eae::default())),
+        "mmd-vae" => Ok(Box::new(mmd_vae::MmdVae::default())),
         other => Err(Error::Config(format!(
             "unknown model '{other}'; available: {}",
             NAMES.join(", ")
