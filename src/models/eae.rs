@@ -36,8 +36,8 @@ pub struct Eae {
 impl Default for Eae {
     /// D = 8: at batch 128 the k = 1 estimate is nearly unbiased in 8 dimensions (+0.1%,
     /// sd 2.3% over 40 draws of N(0, I_8)) but biased by +3.7% at D = 16 (and +4.7% at
-    /// D = 20, n = 200; tests/entropy_knn.rs shows the growth at n = 1024), so the regulariser sees the
-    /// entropy it is meant to maximise. lambda = 1: under BN, -H(Z) is KL(q(z) || N(0, I)) up
+    /// D = 20, n = 200; tests/entropy_knn.rs shows the growth at n = 1024), so the
+    /// regulariser sees the entropy it is meant to maximise. lambda = 1: under BN, -H(Z) is KL(q(z) || N(0, I)) up
     /// to a constant, so lambda = 1 weighs it as the ELBO weighs its aggregate-posterior KL
     /// against summed reconstruction nats.
     fn default() -> Self {

@@ -213,7 +213,8 @@ pub(crate) fn mmd_forward(lw: &mut Lowering, n: &Node, kern: PairKernel) -> Resu
 }
 
 /// With k' = dk/dD and D_xy = ||x - y||^2 (the kernel twin holds the sums):
-///   dMMD/da_i = 2/n^2 sum_j k'(D(a_i, a_j)) 2 (a_i - a_j) - 2/(n m) sum_j k'(D(a_i, b_j)) 2 (a_i - b_j)
+///   dMMD/da_i = 2/n^2 sum_j k'(D(a_i, a_j)) 2 (a_i - a_j)
+///             - 2/(n m) sum_j k'(D(a_i, b_j)) 2 (a_i - b_j)
 /// and symmetrically for b. The kernel takes one accumulate flag for da and db, and computes
 /// db only alongside da: when only b needs a gradient, a and b swap (MMD^2 is symmetric);
 /// when the flags differ, the accumulating gradient goes to a scratch and is added after.
