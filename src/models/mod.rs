@@ -10,10 +10,13 @@ use std::collections::BTreeMap;
 
 use crate::data::dataset::ImageShape;
 use crate::graph::{Graph, T};
+use crate::models::vae::Vae;
 use crate::nn::params::ParamSpec;
 use crate::{Error, Result};
 
 pub mod bn_vae;
+pub mod eae;
+pub mod mmd_vae;
 pub mod vae;
 pub mod vib;
 
@@ -53,13 +56,13 @@ pub trait Model {
 }
 
 /// Every model the command line knows.
-pub const NAMES: [&str; 3] = ["vae", "vib", "bn-vae"];
+pub const NAMES: [&str; 5] = ["vae", "vib", "bn-vae", "eae", "mmd-vae"];
 
 /// The model called `name` on the command line, for images of `shape`.
 pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
-    let vae = vae::Vae {
+    let vae = Vae {
         input: shape.pixels(),
-        ..vae::Vae::default()
+        ..Vae::default()
     };
     match name {
         "vae" => Ok(Box::new(vae)),
@@ -71,6 +74,26 @@ pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
             vae,
             ..bn_vae::BnVae::default()
         })),
+        "eae" => {
+            let d = eae::Eae::default();
+            Ok(Box::new(eae::Eae {
+                ae: Vae {
+                    input: shape.pixels(),
+                    ..d.ae
+                },
+                ..d
+            }))
+        }
+        "mmd-vae" => {
+            let d = mmd_vae::MmdVae::default();
+            Ok(Box::new(mmd_vae::MmdVae {
+                vae: Vae {
+                    input: shape.pixels(),
+                    ..d.vae
+                },
+                ..d
+            }))
+        }
         other => Err(Error::Config(format!(
             "unknown model '{other}'; available: {}",
             NAMES.join(", ")
