@@ -28,6 +28,8 @@ pub struct Graph {
     pub loss: Option<T>,
     /// Values of `Role::Const` tensors.
     pub consts: std::collections::BTreeMap<T, Vec<f32>>,
+    /// Activations a model names for export (`shadergrad verify`), in naming order.
+    pub named: Vec<(String, T)>,
 }
 
 impl Graph {
@@ -119,6 +121,19 @@ impl Graph {
         info.role = Role::Output;
         info.name = name.to_string();
         t
+    }
+
+    /// Name activation `t` for export: `shadergrad verify` writes it as `act.<name>`; training
+    /// ignores names (the tensor's buffer is still reused).
+    pub fn name(&mut self, name: &str, t: T) {
+        self.named.push((name.to_string(), t));
+    }
+
+    /// `name` for several activations at once.
+    pub fn names(&mut self, named: &[(&str, T)]) {
+        for &(name, t) in named {
+            self.name(name, t);
+        }
     }
 
     /// Mark `t` (a scalar) as the training loss.
