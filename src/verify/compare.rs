@@ -83,6 +83,32 @@ impl Report {
         self.rows.iter().filter(|r| !r.passed()).count()
     }
 
+    /// Per group of tensors (activations, loss terms, gradients, state; by name prefix): the
+    /// number of tensors, the worst `scale_rel` (error relative to each tensor's largest value)
+    /// and the worst `max_rel`, over the rows whose values were compared.
+    pub fn groups(&self) -> Vec<(&'static str, usize, f64, f64)> {
+        let group = |name: &str| match name.split('.').next() {
+            Some("act") => "activations",
+            Some("metric") | Some("loss") => "loss terms",
+            Some("grad") => "gradients",
+            Some("state") => "state",
+            _ => "other",
+        };
+        let mut out: Vec<(&'static str, usize, f64, f64)> = Vec::new();
+        for r in self.rows.iter().filter(|r| r.worst.is_some()) {
+            let g = group(&r.name);
+            match out.iter_mut().find(|e| e.0 == g) {
+                Some(e) => {
+                    e.1 += 1;
+                    e.2 = e.2.max(r.scale_rel);
+                    e.3 = e.3.max(r.max_rel);
+                }
+                None => out.push((g, 1, r.scale_rel, r.max_rel)),
+            }
+        }
+        out
+    }
+
     /// A fixed-width table, one row per tensor, and a summary line.
     pub fn table(&self) -> String {
         let w = self
@@ -95,13 +121,14 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{:<w$}  {:<12}  {:>9}  {:>9}  {:>9}  {:>7}  {:<14}  {:>13}  {:>13}  {:>8}  result",
+            "{:<w$}  {:<12}  {:>9}  {:>9}  {:>9}  {:>7}  {:>7}  {:<12}  {:>13}  {:>13}  {:>7}  result",
             "tensor",
             "shape",
             "max abs",
             "max rel",
             "rel scale",
             "rtol",
+            "atol",
             "worst at",
             "a",
             "b",
@@ -117,42 +144,31 @@ impl Report {
                 Outcome::Shape(a, b) => format!("FAIL: shape {a:?} vs {b:?}"),
                 Outcome::Dtype(a, b) => format!("FAIL: dtype {a} vs {b}"),
             };
-            match &r.worst {
-                Some((idx, a, b)) => {
-                    let _ = writeln!(
-                        s,
-                        "{:<w$}  {shape:<12}  {:>9.2e}  {:>9.2e}  {:>9.2e}  {:>7.0e}  {:<14}  {a:>13.6e}  {b:>13.6e}  {:>8.3}  {result}",
-                        r.name,
-                        r.max_abs,
-                        r.max_rel,
-                        r.scale_rel,
-                        r.tol.rtol,
-                        format!("{idx:?}"),
-                        r.ratio
-                    );
-                }
-                None => {
-                    let _ = writeln!(s, "{:<w$}  {shape:<12}  {:>9}  {:>9}  {:>9}  {:>7.0e}  {:<14}  {:>13}  {:>13}  {:>8}  {result}",
-                        r.name, "-", "-", "-", r.tol.rtol, "-", "-", "-", "-");
-                }
-            }
+            let (rtol, atol) = (r.tol.rtol, r.tol.atol);
+            let _ = match &r.worst {
+                Some((idx, a, b)) => writeln!(
+                    s,
+                    "{:<w$}  {shape:<12}  {:>9.2e}  {:>9.2e}  {:>9.2e}  {rtol:>7.0e}  {atol:>7.1e}  {:<12}  {a:>13.6e}  {b:>13.6e}  {:>7.3}  {result}",
+                    r.name,
+                    r.max_abs,
+                    r.max_rel,
+                    r.scale_rel,
+                    format!("{idx:?}"),
+                    r.ratio
+                ),
+                None => writeln!(
+                    s,
+                    "{:<w$}  {shape:<12}  {:>9}  {:>9}  {:>9}  {rtol:>7.0e}  {atol:>7.1e}  {:<12}  {:>13}  {:>13}  {:>7}  {result}",
+                    r.name, "-", "-", "-", "-", "-", "-", "-"
+                ),
+            };
         }
-        let atols: Vec<String> = {
-            let mut v: Vec<String> = self
-                .rows
-                .iter()
-                .map(|r| format!("{:e}", r.tol.atol))
-                .collect();
-            v.sort();
-            v.dedup();
-            v
-        };
         let _ = writeln!(
             s,
-            "{} tensors, {} failed (pass: |a - b| <= atol + rtol |b|, atol {}; B is the reference)",
+            "{} tensors, {} failed (pass: |a - b| <= atol + rtol |b|; B is the reference; \
+             rel scale = max abs / max |b|)",
             self.rows.len(),
-            self.failures(),
-            atols.join("/")
+            self.failures()
         );
         s
     }
