@@ -89,3 +89,20 @@ fn bn_vae_runs_are_bitwise_identical() {
 fn vib_runs_are_bitwise_identical() {
     run_twice("vib");
 }
+
+/// Regression: safetensors keeps metadata in a HashMap, so before `TensorFile::to_bytes`
+/// sorted it, the same file serialised twice could come out in two key orders.
+#[test]
+fn tensor_file_bytes_do_not_depend_on_metadata_order() {
+    use shadergrad::train::checkpoint::Tensor;
+    let mut f = TensorFile::default();
+    f.insert("w", Tensor::f32(vec![2], vec![1.0, 2.0]));
+    for k in ["model", "step", "seed", "adapter", "producer", "a", "z"] {
+        f.metadata.insert(k.into(), format!("value of {k}"));
+    }
+    let first = f.to_bytes().unwrap();
+    for _ in 0..20 {
+        assert_eq!(f.clone().to_bytes().unwrap(), first);
+    }
+    assert_eq!(TensorFile::from_bytes(&first, "bytes").unwrap(), f);
+}
