@@ -170,3 +170,24 @@ fn bad_inputs_are_clear_errors() {
         .to_string();
     assert!(e.contains("labels") || e.contains("eps"), "{e}");
 }
+
+/// Every drawing head gets its own noise input, named in head order; no GPU needed.
+#[test]
+fn noise_inputs_are_named_per_head() {
+    use shadergrad::models::{by_name, GraphKind};
+    // VIB's evaluation graph draws z 12 times.
+    let mut g = by_name("vib")
+        .unwrap()
+        .build(GraphKind::Eval, 4, 0)
+        .unwrap()
+        .graph;
+    let eps = g.noise_from_inputs().unwrap();
+    let names: Vec<&str> = eps.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 12);
+    assert_eq!(&names[..3], ["eps", "eps.1", "eps.2"]);
+    assert!(eps.iter().all(|&(_, t)| g.shape(t) == [4, 256]));
+    assert!(
+        g.noise_from_inputs().unwrap().is_empty(),
+        "heads already reading noise keep it"
+    );
+}

@@ -257,25 +257,22 @@ fn compare_tensor(name: &str, x: &Tensor, y: &Tensor, tol: Tolerance) -> Row {
     let mut worst: Option<(usize, f64)> = None;
     let mut max_b = 0.0f64;
     for (i, (&p, &q)) in a.iter().zip(&b).enumerate() {
-        let err = if p == q { 0.0 } else { (p - q).abs() }; // equal infinities agree
-        let rel = match (err, q) {
-            (e, _) if e == 0.0 => 0.0,
-            (e, q) if q != 0.0 => e / q.abs(),
+        // Equal values (equal infinities too) agree; a NaN operand or an infinity against
+        // anything else is infinitely wrong.
+        let err = if p == q { 0.0 } else { (p - q).abs() };
+        let err = if err.is_nan() { f64::INFINITY } else { err };
+        let rel = match err {
+            0.0 => 0.0,
+            e if q != 0.0 => e / q.abs(),
             _ => f64::INFINITY,
         };
-        let allowed = tol.atol + tol.rtol * q.abs();
-        // A NaN error (NaN operand, or inf - inf of opposite signs) is infinitely bad.
-        let ratio = if err.is_nan() {
-            f64::INFINITY
-        } else {
-            err / allowed
+        let ratio = match err / (tol.atol + tol.rtol * q.abs()) {
+            _ if err == 0.0 => 0.0,
+            r if r.is_nan() => f64::INFINITY, // inf / inf
+            r => r,
         };
-        row.max_abs = row
-            .max_abs
-            .max(if err.is_nan() { f64::INFINITY } else { err });
-        row.max_rel = row
-            .max_rel
-            .max(if err.is_nan() { f64::INFINITY } else { rel });
+        row.max_abs = row.max_abs.max(err);
+        row.max_rel = row.max_rel.max(rel);
         if q.is_finite() {
             max_b = max_b.max(q.abs());
         }
@@ -283,15 +280,15 @@ fn compare_tensor(name: &str, x: &Tensor, y: &Tensor, tol: Tolerance) -> Row {
             worst = Some((i, ratio));
         }
     }
-    row.scale_rel = match (row.max_abs, max_b) {
-        (e, _) if e == 0.0 => 0.0,
-        (e, m) if m > 0.0 => e / m,
+    row.scale_rel = match row.max_abs {
+        0.0 => 0.0,
+        e if max_b > 0.0 => e / max_b,
         _ => f64::INFINITY,
     };
     if let Some((i, ratio)) = worst {
         row.worst = Some((unravel(i, &y.shape), a[i], b[i]));
         row.ratio = ratio;
-        if !(ratio <= 1.0) {
+        if ratio > 1.0 {
             row.outcome = Outcome::Fail;
         }
     }
@@ -370,6 +367,18 @@ mod tests {
         assert_eq!(r.rows[0].outcome, Outcome::Fail);
         assert_eq!(r.rows[1].outcome, Outcome::Pass);
         assert!(r.rows[1].max_rel.is_infinite());
+        // Equal infinities agree; an infinity against a finite value fails; zero tolerance
+        // passes exact equality.
+        let a = file(&[("i", vec![2], vec![f32::INFINITY, f32::INFINITY])]);
+        let b = file(&[("i", vec![2], vec![f32::INFINITY, 1.0])]);
+        let r = compare(&a, &b, Tolerance::default());
+        assert_eq!(r.rows[0].outcome, Outcome::Fail);
+        assert_eq!(r.rows[0].worst.as_ref().unwrap().0, vec![1]);
+        let exact = Tolerance {
+            rtol: 0.0,
+            atol: 0.0,
+        };
+        assert!(compare(&b, &b, exact).passed());
     }
 
     #[test]
