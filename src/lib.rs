@@ -14,6 +14,7 @@ pub mod kernels;
 pub mod models;
 pub mod nn;
 pub mod train;
+pub mod verify;
 
 pub use error::{Error, Result};
 pub use gpu::{Buf, DType, Dispatch, Gpu, GpuOptions, KernelKey};

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use shadergrad::train::commands;
 use shadergrad::train::config::TrainConfig;
 use shadergrad::train::trainer;
-use shadergrad::{bench, gpu, Gpu, GpuOptions};
+use shadergrad::{bench, gpu, verify, Gpu, GpuOptions};
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +45,33 @@ enum Command {
         /// Seed of the latent codes
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Replay one training step of another framework: load weights W, batch and noise I, run
+    /// forward and backward, write activations, loss terms and gradients to R.
+    Verify {
+        /// vae | vib | bn-vae
+        #[arg(long)]
+        model: String,
+        /// Parameters by PyTorch name (safetensors)
+        #[arg(long)]
+        weights: PathBuf,
+        /// "x", "labels" and the noise "eps" of each reparameterised head (safetensors)
+        #[arg(long)]
+        inputs: PathBuf,
+        /// Where to write the results (safetensors)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Compare two tensor files (B is the reference); exits non-zero if any tensor differs.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        /// Relative tolerance: pass when |a - b| <= atol + rtol |b|
+        #[arg(long, default_value_t = 1e-5)]
+        rtol: f64,
+        /// Absolute tolerance (for elements near zero)
+        #[arg(long, default_value_t = 1e-6)]
+        atol: f64,
     },
     /// List the adapters wgpu can see, best first, with backend, type and driver.
     Devices,
@@ -145,6 +172,23 @@ fn main() {
             reps,
         }) => Gpu::new(&opts)
             .and_then(|gpu| commands::bench_train(&gpu, &model, batch_size, steps, reps as usize)),
+        Command::Verify {
+            model,
+            weights,
+            inputs,
+            out,
+        } => Gpu::new(&opts)
+            .and_then(|gpu| verify::verify_files(&gpu, &model, &weights, &inputs, &out)),
+        Command::Compare { a, b, rtol, atol } => {
+            match verify::compare::compare_files(&a, &b, verify::compare::Tolerance { rtol, atol })
+            {
+                Ok(false) => {
+                    eprintln!("error: the files differ beyond the tolerance (see FAIL rows)");
+                    std::process::exit(1);
+                }
+                other => other.map(|_| ()),
+            }
+        }
         Command::Devices => devices(&opts),
         Command::Bench(BenchCommand::Kernels { filter, reps }) => Gpu::new(&opts).and_then(|gpu| {
             let reps = reps as usize;

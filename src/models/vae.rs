@@ -40,6 +40,7 @@ impl Vae {
         let (w3, b3) = linear_params(g, "fc3", self.latent, self.hidden);
         let (w4, b4) = linear_params(g, "fc4", self.hidden, self.input);
         let h3 = g.linear(z, w3, b3, true)?;
+        g.name("h3", h3);
         g.linear(h3, w4, b4, false)
     }
 }
@@ -89,6 +90,14 @@ impl Model for Vae {
         let kl_sum = g.reduce(kl, Axis::All, ReduceOp::Sum);
         g.metric("loss", loss)?;
         g.metric("kl", kl_sum)?;
+        g.names(&[
+            ("h", h),
+            ("mu", mu),
+            ("logvar", logvar),
+            ("z", z),
+            ("kl", kl),
+        ]);
+        g.names(&[("logits", logits), ("rec", rec)]);
         if kind == GraphKind::Train {
             g.set_loss(loss)?;
         } else {

@@ -52,7 +52,15 @@ impl Vib {
         let mu = g.linear(h2, wm, bm, false)?;
         let rho = g.linear(h2, wr, br, false)?;
         let shifted = g.unary(Unary::AddScalar(-5.0), rho);
-        Ok((mu, g.unary(Unary::Softplus, shifted)))
+        let sigma = g.unary(Unary::Softplus, shifted);
+        g.names(&[
+            ("h1", h1),
+            ("h2", h2),
+            ("mu", mu),
+            ("rho", rho),
+            ("sigma", sigma),
+        ]);
+        Ok((mu, sigma))
     }
 
     fn classify(&self, g: &mut Graph, z: T) -> Result<T> {
@@ -99,6 +107,7 @@ impl Model for Vib {
         let ce = g.softmax_xent(logits, labels)?;
         let weighted_kl = g.scale(kl, self.beta);
         let per_sample = g.add(ce, weighted_kl)?;
+        g.names(&[("z", z), ("kl", kl), ("logits", logits), ("ce", ce)]);
         let total = g.reduce(per_sample, Axis::All, ReduceOp::Sum);
         let kl_total = g.reduce(kl, Axis::All, ReduceOp::Sum);
         g.metric("loss", total)?;
