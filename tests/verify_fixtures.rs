@@ -176,7 +176,7 @@ fn bad_inputs_are_clear_errors() {
 fn noise_inputs_are_named_per_head() {
     use shadergrad::models::{by_name, GraphKind};
     // VIB's evaluation graph draws z 12 times.
-    let mut g = by_name("vib")
+    let mut g = by_name("vib", shadergrad::data::dataset::ImageShape::MNIST)
         .unwrap()
         .build(GraphKind::Eval, 4, 0)
         .unwrap()
