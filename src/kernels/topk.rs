@@ -82,7 +82,7 @@ fn check(spec: &TopkSpec, s: &Buf, vals: &Buf, idx: &Buf) -> Result<()> {
     if k == 0 || k > KMAX {
         return shape_err!("topk: k = {k} must be in 1..={KMAX}");
     }
-    let n = cands.checked_mul(queries).unwrap_or(usize::MAX);
+    let n = cands.saturating_mul(queries);
     if n > u32::MAX as usize || queries.saturating_mul(k) > u32::MAX as usize {
         return shape_err!(
             "topk: {cands} x {queries} scores exceed the 2^32 elements a kernel indexes; \
