@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::graph::Graph;
+use crate::graph::{Graph, T};
 use crate::kernels::elementwise::Unary;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
@@ -34,8 +34,17 @@ impl Default for Vae {
 }
 
 impl Vae {
+    /// Encoder: x [B, 784] -> (mu, logvar) [B, D].
+    pub(crate) fn encode(&self, g: &mut Graph, x: T) -> Result<(T, T)> {
+        let (w1, b1) = linear_params(g, "fc1", self.input, self.hidden);
+        let (w21, b21) = linear_params(g, "fc21", self.hidden, self.latent);
+        let (w22, b22) = linear_params(g, "fc22", self.hidden, self.latent);
+        let h = g.linear(x, w1, b1, true)?;
+        Ok((g.linear(h, w21, b21, false)?, g.linear(h, w22, b22, false)?))
+    }
+
     /// Decoder: z [B, D] -> logits [B, 784].
-    pub(crate) fn decode(&self, g: &mut Graph, z: crate::graph::T) -> Result<crate::graph::T> {
+    pub(crate) fn decode(&self, g: &mut Graph, z: T) -> Result<T> {
         let (w3, b3) = linear_params(g, "fc3", self.latent, self.hidden);
         let (w4, b4) = linear_params(g, "fc4", self.hidden, self.input);
         let h3 = g.linear(z, w3, b3, true)?;
@@ -74,12 +83,12 @@ impl Model for Vae {
             return Ok(Built { graph: g, outputs });
         }
         let x = g.input("x", &[batch, self.input]);
-        let (w1, b1) = linear_params(&mut g, "fc1", self.input, self.hidden);
-        let (w21, b21) = linear_params(&mut g, "fc21", self.hidden, self.latent);
-        let (w22, b22) = linear_params(&mut g, "fc22", self.hidden, self.latent);
-        let h = g.linear(x, w1, b1, true)?;
-        let mu = g.linear(h, w21, b21, false)?;
-        let logvar = g.linear(h, w22, b22, false)?;
+        let (mu, logvar) = self.encode(&mut g, x)?;
+        if kind == GraphKind::Encode {
+            // The code is the posterior mean.
+            outputs.insert("codes", g.output("codes", mu));
+            return Ok(Built { graph: g, outputs });
+        }
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
         let logits = self.decode(&mut g, z)?;
         let rec = g.bce_with_logits(logits, x)?;
