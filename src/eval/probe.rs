@@ -4,6 +4,8 @@
 //!
 //!   logits = z W^T + b,  loss = mean_batch CE(softmax(logits), y),  z = (code - mean) / std
 //! with mean and std per feature from the training codes (a constant feature gets std 1).
+//! By default the learning rate of step t (of T) is lr (1 + cos(pi t / T)) / 2: one setting
+//! then converges both on 20-D codes and on 784 raw pixels (measurements at `Default`).
 //! Deterministic from the seed: the init (PyTorch's Linear default) and the batch order
 //! (`epoch_order(seed, epoch)`) come from it and every GPU reduction has a fixed order.
 //!
@@ -25,21 +27,26 @@ use crate::{DType, Error, Gpu, Result};
 pub struct ProbeConfig {
     pub epochs: usize,
     pub batch: usize,
-    /// Adam's learning rate (constant).
+    /// Adam's peak learning rate.
     pub lr: f64,
+    /// Decay the learning rate to 0 along a half cosine over all steps (else constant).
+    pub cosine: bool,
     /// Adam's L2 penalty (PyTorch's `weight_decay` of torch.optim.Adam).
     pub weight_decay: f64,
     pub seed: u64,
 }
 
 impl Default for ProbeConfig {
-    /// 5 epochs of batch 500 with Adam(1e-3): raw MNIST pixels reach the ~92% test accuracy
-    /// softmax regression is known for in about 5 seconds on lavapipe (2 cores).
+    /// 10 epochs of batch 500, Adam(1e-2) decayed along a half cosine. Measured on the bundled
+    /// MNIST (lavapipe, 2 busy cores): raw pixels reach 92.6% test (the ~92% softmax regression
+    /// is known for) in ~16 s; the 20-D codes of a 3-epoch VAE 88.3%, within 0.3 points of
+    /// 40-epoch runs, where Adam(1e-3) without decay stopped at 81.9% after 5 epochs.
     fn default() -> Self {
         ProbeConfig {
-            epochs: 5,
+            epochs: 10,
             batch: 500,
-            lr: 1e-3,
+            lr: 1e-2,
+            cosine: true,
             weight_decay: 0.0,
             seed: 1,
         }
@@ -156,6 +163,7 @@ pub fn linear_probe_with(
     let (xbuf, ybuf) = (prog.buf_named("x")?, prog.buf_named("labels")?);
     let mut scratch = Vec::new();
     let mut step = 0u64;
+    let total = (cfg.epochs * (n / batch)) as u64;
     for epoch in 0..cfg.epochs {
         let order = epoch_order(n, cfg.seed, epoch as u64);
         for idx in batches(&order, batch) {
@@ -163,6 +171,10 @@ pub fn linear_probe_with(
             gpu.write(xbuf, &scratch)?;
             let labels: Vec<u32> = idx.iter().map(|&i| train.labels[i as usize]).collect();
             gpu.write(ybuf, &labels)?;
+            if cfg.cosine {
+                let done = step as f64 / total as f64;
+                adam.lr = cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * done).cos());
+            }
             step += 1;
             gpu.set_params(&update, &adam.params_at(step as u32));
             prog.step(gpu, step, &[&update])?;
