@@ -14,12 +14,15 @@
 //
 // One dispatch scans candidates [c0, c1) of s and merges them into each query's list (merge = 1:
 // the list in vals/idx, written by an earlier dispatch; merge = 0: an empty list). The list lives
-// in private arrays while the invocation scans; the current k-th entry is kept in registers so a
-// candidate that does not enter costs one compare.
+// in private arrays while the invocation scans; the current k-th entry is kept in registers, and
+// the scan reads four candidates per iteration so that a group of four none of which can enter
+// costs one compare of their maximum (on lavapipe 2.5-3x faster than one candidate per
+// iteration: 60,000 x 280 random scores, k = 5, in ~75 ms instead of ~200 ms on busy cores).
 // lavapipe silently ends an invocation's loops after 65,535 iterations in total
-// (LP_MAX_TGSI_LOOP_ITERATIONS); one invocation here runs at most 2 k (load and store) plus
-// (c1 - c0) (1 + k) (scan, and an insertion shift per entering candidate) iterations, and the
-// twin splits the candidates into dispatches that keep this under half the cap.
+// (LP_MAX_TGSI_LOOP_ITERATIONS); one invocation here runs at most 2 k (load and store) plus,
+// per candidate, 1/4 (scan) + 1 (the per-candidate loop of a group that may enter) + k (the
+// insertion shift) iterations, and the twin splits the candidates into dispatches that keep this
+// under half the cap.
 //
 // No backward: selection has no useful gradient.
 // Bindings: 0 params, 1 s (read), 2 vals (read_write), 3 idx (read_write).
@@ -83,27 +86,48 @@ fn topk_merge(
     // The k-th entry while the list is full (meaningless before).
     var tv = bv[k - 1u];
     var ti = bi[k - 1u];
-    for (var c = p.c0; c < p.c1; c++) {
-        let v = s[c * p.queries + q];
-        let gi = p.base + c;
-        if is_nan(v) || (n == k && !before(v, gi, tv, ti)) {
-            continue;
+    // Four candidates per iteration: most groups of four are rejected by one compare of their
+    // maximum with the k-th entry, which saves lavapipe's per-iteration loop bookkeeping.
+    var c = p.c0;
+    loop {
+        if c >= p.c1 {
+            break;
         }
-        // Shift worse entries down one slot (the last one drops off a full list), then insert.
-        var j = min(n, k - 1u);
-        loop {
-            if j == 0u || before(bv[j - 1u], bi[j - 1u], v, gi) {
-                break;
+        let rem = p.c1 - c;
+        let base = c * p.queries + q;
+        // Past c1 (rem < 4) the loads still run (select evaluates both sides) but their values
+        // are discarded; they read later rows of s or, past its end, WGSL's bounds-checked value.
+        let v0 = s[base];
+        let v1 = select(v0, s[base + p.queries], rem > 1u);
+        let v2 = select(v0, s[base + 2u * p.queries], rem > 2u);
+        let v3 = select(v0, s[base + 3u * p.queries], rem > 3u);
+        let top = max(max(v0, v1), max(v2, v3));
+        // Strictly below the k-th entry: none can enter (an equal score with a lower index can).
+        if n < k || !(top < tv) {
+            for (var u = 0u; u < min(rem, 4u); u++) {
+                let v = select(select(select(v0, v1, u == 1u), v2, u == 2u), v3, u == 3u);
+                let gi = p.base + c + u;
+                if is_nan(v) || (n == k && !before(v, gi, tv, ti)) {
+                    continue;
+                }
+                // Shift worse entries down one slot (the last drops off a full list), insert.
+                var j = min(n, k - 1u);
+                loop {
+                    if j == 0u || before(bv[j - 1u], bi[j - 1u], v, gi) {
+                        break;
+                    }
+                    bv[j] = bv[j - 1u];
+                    bi[j] = bi[j - 1u];
+                    j -= 1u;
+                }
+                bv[j] = v;
+                bi[j] = gi;
+                n = min(n + 1u, k);
+                tv = bv[k - 1u];
+                ti = bi[k - 1u];
             }
-            bv[j] = bv[j - 1u];
-            bi[j] = bi[j - 1u];
-            j -= 1u;
         }
-        bv[j] = v;
-        bi[j] = gi;
-        n = min(n + 1u, k);
-        tv = bv[k - 1u];
-        ti = bi[k - 1u];
+        c += 4u;
     }
     for (var j = 0u; j < k; j++) {
         let used = j < n;

@@ -50,11 +50,12 @@ pub struct TopkSpec {
     pub merge: bool,
 }
 
-/// Candidates one dispatch scans: an invocation runs at most 2 k + seg (1 + k) loop
-/// iterations (list load and store, the scan, one insertion shift of up to k per entering
-/// candidate; every candidate enters when the scores ascend), kept within `LOOP_BUDGET`.
+/// Candidates one dispatch scans: an invocation runs at most 2 k + seg (k + 5/4) loop
+/// iterations (list load and store; per candidate a quarter of a scan iteration, one of the
+/// per-candidate loop of a group that may enter, and an insertion shift of up to k: every
+/// candidate enters when the scores ascend), kept within `LOOP_BUDGET` with seg (k + 2).
 pub fn segment_len(k: usize) -> usize {
-    (LOOP_BUDGET - 2 * k.min(KMAX)) / (k.min(KMAX) + 1)
+    (LOOP_BUDGET - 2 * k.min(KMAX)) / (k.min(KMAX) + 2)
 }
 
 /// Invocations per workgroup: one SIMD group on CPU adapters (lavapipe runs a workgroup as a
