@@ -182,6 +182,11 @@ fn the_default_plan_fits_60000_by_10000_mnist_pixels_in_bindings() {
     assert!(plan.ref_block * 784 <= elems, "{plan:?}");
     assert!(plan.ref_block * plan.query_chunk <= elems, "{plan:?}");
     assert!(plan.query_chunk >= 64, "{plan:?}");
+    assert_eq!(
+        plan.query_chunk % 16,
+        0,
+        "vec4-aligned similarity rows: {plan:?}"
+    );
 }
 
 #[test]
