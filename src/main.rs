@@ -2,6 +2,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use shadergrad::eval::report::{self, ReprOptions};
 use shadergrad::train::commands;
 use shadergrad::train::config::TrainConfig;
 use shadergrad::train::trainer;
@@ -28,11 +29,14 @@ struct Cli {
 enum Command {
     /// Train a model on MNIST-format or CIFAR-10 data (default: the VAE on the bundled MNIST).
     Train(TrainArgs),
-    /// Print a checkpoint's test metrics (loss, KL, error).
+    /// Print a checkpoint's test metrics (loss, KL, error) and, for models with an encoder,
+    /// linear-probe and k-NN accuracies of its codes and of raw pixels, plus retrieval.png.
     Eval {
         /// A run directory (or a file in it) written by `shadergrad train`
         #[arg(long)]
         checkpoint: PathBuf,
+        #[command(flatten)]
+        repr: ReprArgs,
     },
     /// Write samples.png and interpolation.png from a generative checkpoint.
     Sample {
@@ -112,6 +116,35 @@ struct TrainArgs {
     resume: Option<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct ReprArgs {
+    /// Neighbours voting in k-NN classification (cosine similarity)
+    #[arg(long, default_value_t = report::DEFAULT_KNN_K)]
+    knn_k: usize,
+    /// Epochs of linear-probe training
+    #[arg(long)]
+    probe_epochs: Option<usize>,
+    /// Use only the first N test images as k-NN queries (default: all)
+    #[arg(long)]
+    queries: Option<usize>,
+    /// Skip the raw-pixel baseline
+    #[arg(long)]
+    no_baseline: bool,
+}
+
+impl ReprArgs {
+    fn options(&self) -> ReprOptions {
+        let mut o = ReprOptions {
+            knn_k: self.knn_k,
+            queries: self.queries,
+            baseline: !self.no_baseline,
+            ..ReprOptions::default()
+        };
+        o.probe.epochs = self.probe_epochs.unwrap_or(o.probe.epochs);
+        o
+    }
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Measure the adapter's ceilings, then time every kernel case against them.
@@ -156,8 +189,8 @@ fn main() {
     };
     let result = match cli.command {
         Command::Train(args) => Gpu::new(&opts).and_then(|gpu| train(&gpu, args)),
-        Command::Eval { checkpoint } => {
-            Gpu::new(&opts).and_then(|gpu| commands::eval(&gpu, &checkpoint))
+        Command::Eval { checkpoint, repr } => {
+            Gpu::new(&opts).and_then(|gpu| commands::eval(&gpu, &checkpoint, &repr.options()))
         }
         Command::Sample {
             checkpoint,

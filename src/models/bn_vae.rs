@@ -105,6 +105,11 @@ impl Model for BnVae {
             ..BatchNorm::default()
         };
         let mu = g.batch_norm(mu_raw, "mu_bn", Some((gamma_mu, zero)), bn)?;
+        if kind == GraphKind::Encode {
+            // The code is the normalised and scaled posterior mean (running statistics).
+            outputs.insert("codes", g.output("codes", mu));
+            return Ok(Built { graph: g, outputs });
+        }
         let logvar = g.batch_norm(lv_raw, "logvar_bn", Some((gamma_sigma, zero)), bn)?;
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
         let logits = self.vae.decode(&mut g, z)?;

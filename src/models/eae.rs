@@ -97,6 +97,11 @@ impl Model for Eae {
             ..BatchNorm::default()
         };
         let z = g.batch_norm(z_raw, "z_bn", None, bn)?;
+        if kind == GraphKind::Encode {
+            // The code is the normalised latent itself (the model is deterministic).
+            outputs.insert("codes", g.output("codes", z));
+            return Ok(Built { graph: g, outputs });
+        }
         let logits = self.ae.decode(&mut g, z)?;
         let rec = g.bce_with_logits(logits, x)?;
         let rec_sum = g.reduce(rec, Axis::All, ReduceOp::Sum);

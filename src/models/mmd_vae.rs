@@ -72,6 +72,11 @@ impl Model for MmdVae {
         let h = g.linear(x, w1, b1, true)?;
         let mu = g.linear(h, w21, b21, false)?;
         let logvar = g.linear(h, w22, b22, false)?;
+        if kind == GraphKind::Encode {
+            // The code is the posterior mean.
+            outputs.insert("codes", g.output("codes", mu));
+            return Ok(Built { graph: g, outputs });
+        }
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
         let logits = self.vae.decode(&mut g, z)?;
         let rec = g.bce_with_logits(logits, x)?;

@@ -1,10 +1,12 @@
 //! The models, one file each; every model reads like its loss formula.
 //!
 //! A model declares its parameters (PyTorch names and init) and builds graphs on demand:
-//! `Train` (loss with backward), `Eval` (test metrics and reconstructions) and `Decode`
-//! (images from latent codes), all sharing one `ParamStore`.
+//! `Train` (loss with backward), `Eval` (test metrics and reconstructions), `Decode`
+//! (images from latent codes) and `Encode` (the deterministic code of each image, for
+//! representation evaluation), all sharing one `ParamStore`.
 //! Inputs by name: "x" [B, P] pixels in [0, 1] (P = C * H * W of the dataset's images, each
 //! CHW; 784 for MNIST); "labels" [B] u32; "z" [B, D] codes.
+//! Encode graphs output "codes" [B, D].
 
 use std::collections::BTreeMap;
 
@@ -25,6 +27,8 @@ pub enum GraphKind {
     Train,
     Eval,
     Decode,
+    /// Input "x" [B, pixels], output "codes" [B, D]: the deterministic code (no sampling).
+    Encode,
 }
 
 /// A built graph and the tensors the trainer reads from it by role ("probs", "loss", ...).
@@ -46,6 +50,10 @@ pub trait Model {
     fn latent_dim(&self) -> usize;
     /// Whether the model reconstructs and decodes images (the VIB classifier does not).
     fn generative(&self) -> bool {
+        true
+    }
+    /// Whether the model builds an `Encode` graph (representation evaluation applies).
+    fn has_encoder(&self) -> bool {
         true
     }
     /// Whether the model needs the "labels" input.

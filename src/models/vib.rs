@@ -100,6 +100,13 @@ impl Model for Vib {
     fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built> {
         let mut g = Graph::new();
         let x = g.input("x", &[batch, self.input]);
+        if kind == GraphKind::Encode {
+            // The code is the encoder mean.
+            let (mu, _) = self.encode(&mut g, x)?;
+            let mut outputs = BTreeMap::new();
+            outputs.insert("codes", g.output("codes", mu));
+            return Ok(Built { graph: g, outputs });
+        }
         let labels = g.input_u32("labels", &[batch]);
         let (mu, sigma) = self.encode(&mut g, x)?;
         let (z, kl) = g.gaussian_head(mu, sigma, Scale::Sigma, seed)?;
