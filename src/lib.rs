@@ -8,12 +8,14 @@
 pub mod bench;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod gpu;
 pub mod graph;
 pub mod kernels;
 pub mod models;
 pub mod nn;
 pub mod train;
+pub mod verify;
 
 pub use error::{Error, Result};
 pub use gpu::{Buf, DType, Dispatch, Gpu, GpuOptions, KernelKey};

@@ -2,10 +2,11 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use shadergrad::eval::report::{self, ReprOptions};
 use shadergrad::train::commands;
 use shadergrad::train::config::TrainConfig;
 use shadergrad::train::trainer;
-use shadergrad::{bench, gpu, Gpu, GpuOptions};
+use shadergrad::{bench, gpu, verify, Gpu, GpuOptions};
 
 #[derive(Parser)]
 #[command(
@@ -28,11 +29,14 @@ struct Cli {
 enum Command {
     /// Train a model on MNIST-format or CIFAR-10 data (default: the VAE on the bundled MNIST).
     Train(TrainArgs),
-    /// Print a checkpoint's test metrics (loss, KL, error).
+    /// Print a checkpoint's test metrics (loss, KL, error) and, for models with an encoder,
+    /// linear-probe and k-NN accuracies of its codes and of raw pixels, plus retrieval.png.
     Eval {
         /// A run directory (or a file in it) written by `shadergrad train`
         #[arg(long)]
         checkpoint: PathBuf,
+        #[command(flatten)]
+        repr: ReprArgs,
     },
     /// Write samples.png and interpolation.png from a generative checkpoint.
     Sample {
@@ -46,6 +50,33 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Replay one training step of another framework: load weights W, batch and noise I, run
+    /// forward and backward, write activations, loss terms and gradients to R.
+    Verify {
+        /// vae | vib | bn-vae | eae | mmd-vae | conv-vae | dim
+        #[arg(long)]
+        model: String,
+        /// Parameters by PyTorch name (safetensors)
+        #[arg(long)]
+        weights: PathBuf,
+        /// "x", "labels" and the noise "eps" of each reparameterised head (safetensors)
+        #[arg(long)]
+        inputs: PathBuf,
+        /// Where to write the results (safetensors)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Compare two tensor files (B is the reference); exits non-zero if any tensor differs.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        /// Relative tolerance: pass when |a - b| <= atol + rtol |b|
+        #[arg(long, default_value_t = 1e-5)]
+        rtol: f64,
+        /// Absolute tolerance (for elements near zero)
+        #[arg(long, default_value_t = 1e-6)]
+        atol: f64,
+    },
     /// List the adapters wgpu can see, best first, with backend, type and driver.
     Devices,
     /// Benchmarks on the chosen adapter.
@@ -55,7 +86,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// vae | vib | bn-vae
+    /// vae | vib | bn-vae | eae | mmd-vae | conv-vae | dim
     #[arg(long, default_value = "vae")]
     model: String,
     #[arg(long)]
@@ -83,6 +114,35 @@ struct TrainArgs {
     /// Continue a run from its directory (or a checkpoint in it), with its saved settings
     #[arg(long)]
     resume: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct ReprArgs {
+    /// Neighbours voting in k-NN classification (cosine similarity)
+    #[arg(long, default_value_t = report::DEFAULT_KNN_K)]
+    knn_k: usize,
+    /// Epochs of linear-probe training
+    #[arg(long)]
+    probe_epochs: Option<usize>,
+    /// Use only the first N test images as k-NN queries (default: all)
+    #[arg(long)]
+    queries: Option<usize>,
+    /// Skip the raw-pixel baseline
+    #[arg(long)]
+    no_baseline: bool,
+}
+
+impl ReprArgs {
+    fn options(&self) -> ReprOptions {
+        let mut o = ReprOptions {
+            knn_k: self.knn_k,
+            queries: self.queries,
+            baseline: !self.no_baseline,
+            ..ReprOptions::default()
+        };
+        o.probe.epochs = self.probe_epochs.unwrap_or(o.probe.epochs);
+        o
+    }
 }
 
 #[derive(Subcommand)]
@@ -129,8 +189,8 @@ fn main() {
     };
     let result = match cli.command {
         Command::Train(args) => Gpu::new(&opts).and_then(|gpu| train(&gpu, args)),
-        Command::Eval { checkpoint } => {
-            Gpu::new(&opts).and_then(|gpu| commands::eval(&gpu, &checkpoint))
+        Command::Eval { checkpoint, repr } => {
+            Gpu::new(&opts).and_then(|gpu| commands::eval(&gpu, &checkpoint, &repr.options()))
         }
         Command::Sample {
             checkpoint,
@@ -145,6 +205,23 @@ fn main() {
             reps,
         }) => Gpu::new(&opts)
             .and_then(|gpu| commands::bench_train(&gpu, &model, batch_size, steps, reps as usize)),
+        Command::Verify {
+            model,
+            weights,
+            inputs,
+            out,
+        } => Gpu::new(&opts)
+            .and_then(|gpu| verify::verify_files(&gpu, &model, &weights, &inputs, &out)),
+        Command::Compare { a, b, rtol, atol } => {
+            match verify::compare::compare_files(&a, &b, verify::compare::Tolerance { rtol, atol })
+            {
+                Ok(false) => {
+                    eprintln!("error: the files differ beyond the tolerance (see FAIL rows)");
+                    std::process::exit(1);
+                }
+                other => other.map(|_| ()),
+            }
+        }
         Command::Devices => devices(&opts),
         Command::Bench(BenchCommand::Kernels { filter, reps }) => Gpu::new(&opts).and_then(|gpu| {
             let reps = reps as usize;

@@ -275,7 +275,7 @@ fn the_vae_trains_on_cifar_and_writes_rgb_grids() {
         (saved.dataset.as_str(), saved.shape),
         ("cifar10", ImageShape::CIFAR10)
     );
-    commands::eval(gpu, out.path()).unwrap();
+    commands::eval(gpu, out.path(), &Default::default()).unwrap();
     let again = tempfile::tempdir().unwrap();
     commands::sample(gpu, out.path(), Some(again.path()), 3).unwrap();
     let got = png_info(&again.path().join("samples.png"));

@@ -31,6 +31,8 @@ pub struct Graph {
     /// Views: tensor -> the tensor whose buffer it shares (a reshape's output, or a
     /// gradient passed through one). Always the root, never itself a view.
     pub aliases: std::collections::BTreeMap<T, T>,
+    /// Activations a model names for export (`shadergrad verify`), in naming order.
+    pub named: Vec<(String, T)>,
 }
 
 impl Graph {
@@ -138,6 +140,19 @@ impl Graph {
     pub(crate) fn make_alias(&mut self, view: T, of: T) {
         let root = self.alias_root(of);
         self.aliases.insert(view, root);
+    }
+
+    /// Name activation `t` for export: `shadergrad verify` writes it as `act.<name>`; training
+    /// ignores names (the tensor's buffer is still reused).
+    pub fn name(&mut self, name: &str, t: T) {
+        self.named.push((name.to_string(), t));
+    }
+
+    /// `name` for several activations at once.
+    pub fn names(&mut self, named: &[(&str, T)]) {
+        for &(name, t) in named {
+            self.name(name, t);
+        }
     }
 
     /// Mark `t` (a scalar) as the training loss.

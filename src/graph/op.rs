@@ -7,10 +7,11 @@ use crate::graph::lower::Lowering;
 use crate::graph::ops::conv_transpose::{self, Geometry};
 use crate::graph::ops::losses::LossKind;
 use crate::graph::ops::norm::BatchNorm;
-use crate::graph::ops::{conv, dense, layout, losses, norm, pointwise, pool, reduction};
-use crate::graph::ops::{shuffle, stochastic};
+use crate::graph::ops::{conv, dense, layout, losses, norm, pairwise, pointwise, pool};
+use crate::graph::ops::{reduction, shuffle, stochastic};
 use crate::kernels::conv::Act;
 use crate::kernels::elementwise::{Binary, Unary};
+use crate::kernels::pairwise::PairKernel;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
 use crate::kernels::shuffle::PermKind;
@@ -64,6 +65,12 @@ pub enum Op {
         seed: u64,
         stream: u32,
     },
+    /// z [n, d] -> (eps [n], idx [n] u32): distance to and index of the k-th nearest other row.
+    Knn { k: usize },
+    /// (a [n, d], b [m, d]) -> MMD^2 [1] (V-statistic).
+    Mmd(PairKernel),
+    /// () -> N(0, I) draws, fresh every step.
+    Normal { seed: u64, stream: u32 },
 }
 
 impl Op {
@@ -89,6 +96,9 @@ impl Op {
             Op::ConcatFeatures => "concat_features".into(),
             Op::ConcatMapVec => "concat_map_vec".into(),
             Op::ShuffleRows { .. } => "shuffle_rows".into(),
+            Op::Knn { .. } => "knn".into(),
+            Op::Mmd(_) => "mmd".into(),
+            Op::Normal { .. } => "normal".into(),
         }
     }
 
@@ -124,6 +134,9 @@ impl Op {
             Op::ShuffleRows { kind, seed, stream } => {
                 shuffle::forward(lw, n, *kind, *seed, *stream)
             }
+            Op::Knn { k } => pairwise::knn_forward(lw, n, *k),
+            Op::Mmd(kern) => pairwise::mmd_forward(lw, n, *kern),
+            Op::Normal { seed, stream } => pairwise::normal_forward(lw, n, *seed, *stream),
         }
     }
 
@@ -137,7 +150,6 @@ impl Op {
             Op::GaussianHead { scale, .. } => stochastic::head_backward(lw, n, *scale),
             Op::Loss(k) => losses::loss_backward(lw, n, *k),
             Op::BatchNorm(c) => norm::bn_backward(lw, n, *c),
-            Op::SoftmaxMean | Op::Correct => Ok(()),
             Op::Conv2d { stride, pad, act } => conv::conv2d_backward(lw, n, *stride, *pad, *act),
             Op::ConvTranspose2d(g, act) => conv_transpose::backward(lw, n, *g, *act),
             Op::MaxPool2d { k } => pool::max_pool_backward(lw, n, *k),
@@ -147,6 +159,9 @@ impl Op {
             Op::ConcatFeatures => layout::concat_backward(lw, n, false),
             Op::ConcatMapVec => layout::concat_backward(lw, n, true),
             Op::ShuffleRows { .. } => shuffle::backward(lw, n),
+            Op::SoftmaxMean | Op::Correct | Op::Normal { .. } => Ok(()),
+            Op::Knn { .. } => pairwise::knn_backward(lw, n),
+            Op::Mmd(kern) => pairwise::mmd_backward(lw, n, *kern),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod probe;
 pub mod random;
 pub mod reduce;
 pub mod shuffle;
+pub mod topk;
 
 use crate::{Gpu, Result};
 
@@ -45,6 +46,7 @@ pub enum Family {
     Probe,
     Conv,
     Pool,
+    Topk,
 }
 
 const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
@@ -52,7 +54,7 @@ const STORAGE_F32: &str = include_str!("../../shaders/storage_f32.wgsl");
 const STORAGE_F16: &str = include_str!("../../shaders/storage_f16.wgsl");
 
 impl Family {
-    pub const ALL: [Family; 15] = [
+    pub const ALL: [Family; 16] = [
         Family::Matmul,
         Family::MatmulF16,
         Family::Elementwise,
@@ -68,6 +70,7 @@ impl Family {
         Family::Probe,
         Family::Conv,
         Family::Pool,
+        Family::Topk,
     ];
 
     /// The family's own file under shaders/ (shared by the f32 and f16 twins).
@@ -86,6 +89,7 @@ impl Family {
             Family::Probe => "probe.wgsl",
             Family::Conv => "conv.wgsl",
             Family::Pool => "pool.wgsl",
+            Family::Topk => "topk.wgsl",
         }
     }
 
@@ -106,6 +110,7 @@ impl Family {
             Family::Probe => include_str!("../../shaders/probe.wgsl"),
             Family::Conv => include_str!("../../shaders/conv.wgsl"),
             Family::Pool => include_str!("../../shaders/pool.wgsl"),
+            Family::Topk => include_str!("../../shaders/topk.wgsl"),
         }
     }
 

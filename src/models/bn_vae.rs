@@ -105,6 +105,11 @@ impl Model for BnVae {
             ..BatchNorm::default()
         };
         let mu = g.batch_norm(mu_raw, "mu_bn", Some((gamma_mu, zero)), bn)?;
+        if kind == GraphKind::Encode {
+            // The code is the normalised and scaled posterior mean (running statistics).
+            outputs.insert("codes", g.output("codes", mu));
+            return Ok(Built { graph: g, outputs });
+        }
         let logvar = g.batch_norm(lv_raw, "logvar_bn", Some((gamma_sigma, zero)), bn)?;
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
         let logits = self.vae.decode(&mut g, z)?;
@@ -112,6 +117,10 @@ impl Model for BnVae {
         let per_image = g.add(rec, kl)?;
         let loss = g.reduce(per_image, Axis::All, ReduceOp::Sum);
         let kl_sum = g.reduce(kl, Axis::All, ReduceOp::Sum);
+        g.names(&[("h", h), ("mu_raw", mu_raw), ("logvar_raw", lv_raw)]);
+        g.names(&[("gamma_mu", gamma_mu), ("gamma_sigma", gamma_sigma)]);
+        g.names(&[("mu", mu), ("logvar", logvar), ("z", z), ("kl", kl)]);
+        g.names(&[("logits", logits), ("rec", rec)]);
         // The KL floor (1/2) sum_d gamma_mu_d^2, times B so the trainer's per-image average
         // of this metric is the floor itself.
         let sq = g.unary(Unary::Square, gamma_mu);

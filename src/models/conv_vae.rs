@@ -56,7 +56,11 @@ impl ConvVae {
     fn conv(g: &mut Graph, name: &str, shape: [usize; 4]) -> (T, T) {
         let w = g.param(&format!("{name}.weight"), &shape);
         // Conv2d's bias has out = shape[0] channels; ConvTranspose2d's has shape[1].
-        let out = if name.starts_with("deconv") { shape[1] } else { shape[0] };
+        let out = if name.starts_with("deconv") {
+            shape[1]
+        } else {
+            shape[0]
+        };
         (w, g.param(&format!("{name}.bias"), &[out]))
     }
 
@@ -131,6 +135,11 @@ impl Model for ConvVae {
         let [c, h, w] = self.image;
         let x = g.input("x", &[batch, c, h, w]);
         let (mu, logvar) = self.encode(&mut g, x)?;
+        if kind == GraphKind::Encode {
+            // The code is the posterior mean.
+            outputs.insert("codes", g.output("codes", mu));
+            return Ok(Built { graph: g, outputs });
+        }
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
         let logits = self.decode(&mut g, z)?;
         let rec = g.bce_with_logits(logits, x)?;

@@ -1,21 +1,26 @@
 //! The models, one file each; every model reads like its loss formula.
 //!
 //! A model declares its parameters (PyTorch names and init) and builds graphs on demand:
-//! `Train` (loss with backward), `Eval` (test metrics and reconstructions) and `Decode`
-//! (images from latent codes), all sharing one `ParamStore`.
+//! `Train` (loss with backward), `Eval` (test metrics and reconstructions), `Decode`
+//! (images from latent codes) and `Encode` (the deterministic code of each image, for
+//! representation evaluation), all sharing one `ParamStore`.
 //! Inputs by name: "x" [B, P] pixels in [0, 1] (P = C * H * W of the dataset's images, each
 //! CHW; 784 for MNIST); "labels" [B] u32; "z" [B, D] codes.
+//! Encode graphs output "codes" [B, D].
 
 use std::collections::BTreeMap;
 
 use crate::data::dataset::ImageShape;
 use crate::graph::{Graph, T};
+use crate::models::vae::Vae;
 use crate::nn::params::ParamSpec;
 use crate::{Error, Result};
 
 pub mod bn_vae;
 pub mod conv_vae;
 pub mod dim;
+pub mod eae;
+pub mod mmd_vae;
 pub mod vae;
 pub mod vib;
 
@@ -24,6 +29,8 @@ pub enum GraphKind {
     Train,
     Eval,
     Decode,
+    /// Input "x" [B, pixels], output "codes" [B, D]: the deterministic code (no sampling).
+    Encode,
 }
 
 /// A built graph and the tensors the trainer reads from it by role ("probs", "loss", ...).
@@ -47,6 +54,10 @@ pub trait Model {
     fn generative(&self) -> bool {
         true
     }
+    /// Whether the model builds an `Encode` graph (representation evaluation applies).
+    fn has_encoder(&self) -> bool {
+        true
+    }
     /// Whether the model needs the "labels" input.
     fn uses_labels(&self) -> bool {
         false
@@ -55,13 +66,13 @@ pub trait Model {
 }
 
 /// Every model the command line knows.
-pub const NAMES: [&str; 5] = ["vae", "vib", "bn-vae", "conv-vae", "dim"];
+pub const NAMES: [&str; 7] = ["vae", "vib", "bn-vae", "eae", "mmd-vae", "conv-vae", "dim"];
 
 /// The model called `name` on the command line, for images of `shape`.
 pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
-    let vae = vae::Vae {
+    let vae = Vae {
         input: shape.pixels(),
-        ..vae::Vae::default()
+        ..Vae::default()
     };
     match name {
         "vae" => Ok(Box::new(vae)),
@@ -73,6 +84,26 @@ pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
             vae,
             ..bn_vae::BnVae::default()
         })),
+        "eae" => {
+            let d = eae::Eae::default();
+            Ok(Box::new(eae::Eae {
+                ae: Vae {
+                    input: shape.pixels(),
+                    ..d.ae
+                },
+                ..d
+            }))
+        }
+        "mmd-vae" => {
+            let d = mmd_vae::MmdVae::default();
+            Ok(Box::new(mmd_vae::MmdVae {
+                vae: Vae {
+                    input: shape.pixels(),
+                    ..d.vae
+                },
+                ..d
+            }))
+        }
         "conv-vae" | "dim" if shape.height % 4 != 0 || shape.width % 4 != 0 => {
             Err(Error::Config(format!(
                 "{name} needs image sides divisible by 4 (two stride-2 stages), got {}x{}",

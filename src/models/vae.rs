@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::graph::Graph;
+use crate::graph::{Graph, T};
 use crate::kernels::elementwise::Unary;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
@@ -35,11 +35,22 @@ impl Default for Vae {
 }
 
 impl Vae {
+    /// Encoder: x [B, P] -> (mu, logvar) [B, D].
+    pub(crate) fn encode(&self, g: &mut Graph, x: T) -> Result<(T, T)> {
+        let (w1, b1) = linear_params(g, "fc1", self.input, self.hidden);
+        let (w21, b21) = linear_params(g, "fc21", self.hidden, self.latent);
+        let (w22, b22) = linear_params(g, "fc22", self.hidden, self.latent);
+        let h = g.linear(x, w1, b1, true)?;
+        g.name("h", h);
+        Ok((g.linear(h, w21, b21, false)?, g.linear(h, w22, b22, false)?))
+    }
+
     /// Decoder: z [B, D] -> logits [B, P].
-    pub(crate) fn decode(&self, g: &mut Graph, z: crate::graph::T) -> Result<crate::graph::T> {
+    pub(crate) fn decode(&self, g: &mut Graph, z: T) -> Result<T> {
         let (w3, b3) = linear_params(g, "fc3", self.latent, self.hidden);
         let (w4, b4) = linear_params(g, "fc4", self.hidden, self.input);
         let h3 = g.linear(z, w3, b3, true)?;
+        g.name("h3", h3);
         g.linear(h3, w4, b4, false)
     }
 }
@@ -75,12 +86,12 @@ impl Model for Vae {
             return Ok(Built { graph: g, outputs });
         }
         let x = g.input("x", &[batch, self.input]);
-        let (w1, b1) = linear_params(&mut g, "fc1", self.input, self.hidden);
-        let (w21, b21) = linear_params(&mut g, "fc21", self.hidden, self.latent);
-        let (w22, b22) = linear_params(&mut g, "fc22", self.hidden, self.latent);
-        let h = g.linear(x, w1, b1, true)?;
-        let mu = g.linear(h, w21, b21, false)?;
-        let logvar = g.linear(h, w22, b22, false)?;
+        let (mu, logvar) = self.encode(&mut g, x)?;
+        if kind == GraphKind::Encode {
+            // The code is the posterior mean.
+            outputs.insert("codes", g.output("codes", mu));
+            return Ok(Built { graph: g, outputs });
+        }
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
         let logits = self.decode(&mut g, z)?;
         let rec = g.bce_with_logits(logits, x)?;
@@ -89,6 +100,8 @@ impl Model for Vae {
         let kl_sum = g.reduce(kl, Axis::All, ReduceOp::Sum);
         g.metric("loss", loss)?;
         g.metric("kl", kl_sum)?;
+        g.names(&[("mu", mu), ("logvar", logvar), ("z", z), ("kl", kl)]);
+        g.names(&[("logits", logits), ("rec", rec)]);
         if kind == GraphKind::Train {
             g.set_loss(loss)?;
         } else {

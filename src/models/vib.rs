@@ -52,7 +52,15 @@ impl Vib {
         let mu = g.linear(h2, wm, bm, false)?;
         let rho = g.linear(h2, wr, br, false)?;
         let shifted = g.unary(Unary::AddScalar(-5.0), rho);
-        Ok((mu, g.unary(Unary::Softplus, shifted)))
+        let sigma = g.unary(Unary::Softplus, shifted);
+        g.names(&[
+            ("h1", h1),
+            ("h2", h2),
+            ("mu", mu),
+            ("rho", rho),
+            ("sigma", sigma),
+        ]);
+        Ok((mu, sigma))
     }
 
     fn classify(&self, g: &mut Graph, z: T) -> Result<T> {
@@ -92,6 +100,13 @@ impl Model for Vib {
     fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built> {
         let mut g = Graph::new();
         let x = g.input("x", &[batch, self.input]);
+        if kind == GraphKind::Encode {
+            // The code is the encoder mean.
+            let (mu, _) = self.encode(&mut g, x)?;
+            let mut outputs = BTreeMap::new();
+            outputs.insert("codes", g.output("codes", mu));
+            return Ok(Built { graph: g, outputs });
+        }
         let labels = g.input_u32("labels", &[batch]);
         let (mu, sigma) = self.encode(&mut g, x)?;
         let (z, kl) = g.gaussian_head(mu, sigma, Scale::Sigma, seed)?;
@@ -99,6 +114,7 @@ impl Model for Vib {
         let ce = g.softmax_xent(logits, labels)?;
         let weighted_kl = g.scale(kl, self.beta);
         let per_sample = g.add(ce, weighted_kl)?;
+        g.names(&[("z", z), ("kl", kl), ("logits", logits), ("ce", ce)]);
         let total = g.reduce(per_sample, Axis::All, ReduceOp::Sum);
         let kl_total = g.reduce(kl, Axis::All, ReduceOp::Sum);
         g.metric("loss", total)?;

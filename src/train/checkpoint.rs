@@ -85,9 +85,12 @@ impl TensorFile {
                     .map_err(|e| Error::Data(format!("tensor '{name}': {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        let meta = (!self.metadata.is_empty()).then(|| self.metadata.clone().into_iter().collect());
-        safetensors::serialize(views, meta)
-            .map_err(|e| Error::Data(format!("serialising tensors: {e}")))
+        let bytes = safetensors::serialize(views, None)
+            .map_err(|e| Error::Data(format!("serialising tensors: {e}")))?;
+        match self.metadata.is_empty() {
+            true => Ok(bytes),
+            false => with_metadata(bytes, &self.metadata),
+        }
     }
 
     pub fn from_bytes(bytes: &[u8], what: &str) -> Result<TensorFile> {
@@ -129,6 +132,25 @@ impl TensorFile {
     pub fn save_atomic(&self, path: &Path) -> Result<()> {
         write_atomic(path, &self.to_bytes()?)
     }
+}
+
+/// Add `meta` to the header of serialised `bytes` (8-byte little-endian header length, JSON
+/// header, data). safetensors keeps metadata in a HashMap, whose order changes from run to run;
+/// writing it here from a sorted map makes equal files equal bytes (reproducible checkpoints).
+fn with_metadata(bytes: Vec<u8>, meta: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+    let bad = |e: String| Error::Data(format!("writing the tensor file header: {e}"));
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let mut header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).map_err(|e| bad(e.to_string()))?;
+    let meta = serde_json::to_value(meta).map_err(|e| bad(e.to_string()))?;
+    header.insert("__metadata__".into(), meta);
+    let mut h = serde_json::to_vec(&header).map_err(|e| bad(e.to_string()))?;
+    h.resize(h.len().next_multiple_of(8), b' '); // the data stays 8-byte aligned
+    let mut out = Vec::with_capacity(8 + h.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
 }
 
 /// Write `bytes` to `path` via a synced temporary file and a rename.

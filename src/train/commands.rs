@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::data::batch::{batches, epoch_order};
 use crate::data::dataset;
+use crate::eval::report::{self, ReprOptions};
 use crate::train::config::TrainConfig;
 use crate::train::grids;
 use crate::train::session::evaluate;
@@ -64,8 +65,9 @@ pub fn load_run(gpu: &Gpu, path: &Path) -> Result<(Run, PathBuf)> {
     Ok((run, dir))
 }
 
-/// `shadergrad eval`: the test metrics of a checkpoint, printed.
-pub fn eval(gpu: &Gpu, path: &Path) -> Result<()> {
+/// `shadergrad eval`: the test metrics of a checkpoint, printed; for models with an encoder
+/// also the representation table and retrieval.png (`eval::report`).
+pub fn eval(gpu: &Gpu, path: &Path, repr: &ReprOptions) -> Result<()> {
     let (run, dir) = load_run(gpu, path)?;
     let data = dataset::load(&run.cfg.data_dir)?;
     if data.shape != run.cfg.shape {
@@ -95,6 +97,10 @@ pub fn eval(gpu: &Gpu, path: &Path) -> Result<()> {
     }
     if let Some(c) = m.get("correct") {
         println!("test error {:.2}%", 100.0 * (1.0 - c / n));
+    }
+    if run.model.has_encoder() {
+        let (model, batch) = (run.model.as_ref(), run.cfg.eval_batch);
+        report::run(gpu, model, &run.store, &data, batch, &dir, repr)?;
     }
     Ok(())
 }

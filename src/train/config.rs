@@ -81,6 +81,12 @@ impl TrainConfig {
                 ema_decay: 0.999,
                 ..base
             },
+            // InfoVAE's MMD-VAE: batch 200, Adam 1e-3.
+            "mmd-vae" => TrainConfig {
+                batch_size: 200,
+                ..base
+            },
+            // vae, bn-vae (PyTorch's example) and eae: batch 128, Adam 1e-3.
             _ => base,
         }
     }

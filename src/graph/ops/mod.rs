@@ -6,6 +6,7 @@ pub mod dense;
 pub mod layout;
 pub mod losses;
 pub mod norm;
+pub mod pairwise;
 pub mod pointwise;
 pub mod pool;
 pub mod reduction;

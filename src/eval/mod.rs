@@ -1,0 +1,127 @@
+//! Representation evaluation for any model with an encoder: how much of the label a frozen code
+//! carries, measured by a linear probe (softmax regression trained on the GPU) and by k-NN
+//! classification with cosine similarity, each beside the same measure on raw pixels.
+//!
+//! Shapes: codes [N, D] row-major with labels [N]; k-NN indices [Q, k] into the reference set.
+//!
+//! Parts: `knn` (chunked cosine similarity + GPU top-k), `probe` (linear probe), `encode`
+//! (a model's deterministic codes for a split), `report` (the `eval` command's table and
+//! retrieval.png).
+
+use crate::data::dataset::Split;
+use crate::{Error, Result};
+
+pub mod encode;
+pub mod knn;
+pub mod probe;
+pub mod report;
+
+pub use encode::encode_split;
+pub use knn::{knn, knn_with, Knn, KnnPlan};
+pub use probe::{linear_probe, linear_probe_with, Probe, ProbeConfig};
+
+/// Frozen codes of N items with their labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Codes {
+    /// [N, D] row-major.
+    pub values: Vec<f32>,
+    pub dim: usize,
+    /// [N]
+    pub labels: Vec<u32>,
+}
+
+impl Codes {
+    /// Codes after checking that `values` holds `labels.len()` whole rows of `dim`.
+    pub fn new(values: Vec<f32>, dim: usize, labels: Vec<u32>) -> Result<Codes> {
+        let c = Codes {
+            values,
+            dim,
+            labels,
+        };
+        c.check("codes")?;
+        Ok(c)
+    }
+
+    /// The raw pixels of a split as codes (the baseline representation).
+    pub fn pixels(split: &Split) -> Codes {
+        Codes {
+            values: split.images.clone(),
+            dim: split.images.len() / split.len().max(1),
+            labels: split.labels.clone(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Row i.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.values[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// The first `n` items (all when n >= N).
+    pub fn head(&self, n: usize) -> Codes {
+        let n = n.min(self.len());
+        Codes {
+            values: self.values[..n * self.dim].to_vec(),
+            dim: self.dim,
+            labels: self.labels[..n].to_vec(),
+        }
+    }
+
+    /// The items `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Codes {
+        Codes {
+            values: rows.iter().flat_map(|&i| self.row(i)).copied().collect(),
+            dim: self.dim,
+            labels: rows.iter().map(|&i| self.labels[i]).collect(),
+        }
+    }
+
+    /// Non-empty, whole rows, finite values; `what` names the set in errors.
+    pub fn check(&self, what: &str) -> Result<()> {
+        if self.dim == 0 || self.is_empty() {
+            return Err(Error::Shape(format!(
+                "{what}: {} items of dimension {}; need at least one item and D >= 1",
+                self.len(),
+                self.dim
+            )));
+        }
+        if self.values.len() != self.len() * self.dim {
+            return Err(Error::Shape(format!(
+                "{what}: {} values are not {} rows of D = {} (one per label)",
+                self.values.len(),
+                self.len(),
+                self.dim
+            )));
+        }
+        if let Some(i) = self.values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Numeric(format!(
+                "{what}: value {} of item {} is {}; codes must be finite (check the encoder's \
+                 checkpoint)",
+                i % self.dim,
+                i / self.dim,
+                self.values[i]
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Both sets valid and of the same dimension.
+pub(crate) fn check_pair(a: &Codes, an: &str, b: &Codes, bn: &str) -> Result<()> {
+    a.check(an)?;
+    b.check(bn)?;
+    if a.dim != b.dim {
+        return Err(Error::Shape(format!(
+            "{an} have D = {} but {bn} have D = {}; both must come from the same encoder",
+            a.dim, b.dim
+        )));
+    }
+    Ok(())
+}
