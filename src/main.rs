@@ -53,7 +53,7 @@ enum Command {
     /// Replay one training step of another framework: load weights W, batch and noise I, run
     /// forward and backward, write activations, loss terms and gradients to R.
     Verify {
-        /// vae | vib | bn-vae | eae | mmd-vae | conv-vae | dim
+        /// vae | vib | bn-vae (models whose only noise is the reparameterisation's eps)
         #[arg(long)]
         model: String,
         /// Parameters by PyTorch name (safetensors)
