@@ -4,6 +4,7 @@
 mod common;
 use common::graph_check::{check_op_gradients, Check, Input};
 use common::*;
+use rand::Rng;
 use shadergrad::graph::ops::norm::BatchNorm;
 
 #[test]
@@ -11,8 +12,15 @@ fn linear_with_relu_and_shared_input() {
     let mut r = rng();
     let inputs = [
         Input::uniform(&mut r, "x", &[7, 5], -1.0, 1.0),
-        Input::uniform(&mut r, "w", &[3, 5], -1.0, 1.0),
-        Input::uniform(&mut r, "b", &[3], -0.5, 0.5),
+        Input::uniform(&mut r, "w", &[3, 5], -0.2, 0.2),
+        // |x . w| <= 1, so biases of +-(1.5..2.5) keep every pre-activation at least 0.5 from
+        // the ReLU's kink, where a central difference would straddle it; both signs keep
+        // units on and off.
+        Input {
+            name: "b",
+            shape: vec![3],
+            values: vec![1.5 + r.random::<f32>(), -1.5 - r.random::<f32>(), 2.0],
+        },
     ];
     // Every input feeds two layers, so each gradient is written once and accumulated once.
     check_op_gradients(
@@ -42,6 +50,27 @@ fn batch_norm_2d_affine() {
         &mut r,
         &inputs,
         &|g, t| g.batch_norm(t[0], "bn", Some((t[1], t[2])), BatchNorm::default()),
+        &Check::default(),
+    );
+}
+
+#[test]
+fn shuffled_rows_accumulate_into_a_shared_gradient() {
+    use shadergrad::kernels::elementwise::Unary;
+    use shadergrad::kernels::shuffle::PermKind;
+    let mut r = rng();
+    let inputs = [Input::uniform(&mut r, "x", &[6, 4], -1.0, 1.0)];
+    // x feeds the shuffle (first in the forward, so last in the backward, which must then
+    // add to the square's gradient rather than overwrite it) and a square.
+    check_op_gradients(
+        "shuffle_rows + square",
+        &mut r,
+        &inputs,
+        &|g, t| {
+            let s = g.shuffle_rows(t[0], PermKind::Derangement, 3)?;
+            let sq = g.unary(Unary::Square, t[0]);
+            g.add(s, sq)
+        },
         &Check::default(),
     );
 }

@@ -75,9 +75,21 @@ impl Graph {
         self.tensor(name, shape.to_vec(), DType::U32, Role::Input)
     }
 
-    /// A learned parameter named as in a PyTorch state_dict (`fc1.weight`).
+    /// A learned parameter named as in a PyTorch state_dict (`fc1.weight`). Declaring a name
+    /// again returns the same tensor, so a layer applied twice (a discriminator scoring
+    /// positive and negative pairs) shares one gradient that both uses accumulate into; two
+    /// tensors for one name would each write the same gradient slot, the later overwriting.
+    /// (A second declaration with another shape gets its own tensor, which the parameter
+    /// store then refuses with a shape error.)
     pub fn param(&mut self, name: &str, shape: &[usize]) -> T {
-        self.tensor(name, shape.to_vec(), DType::F32, Role::Param)
+        let existing = self
+            .tensors
+            .iter()
+            .position(|t| t.role == Role::Param && t.name == name && t.shape == shape);
+        match existing {
+            Some(i) => T(i),
+            None => self.tensor(name, shape.to_vec(), DType::F32, Role::Param),
+        }
     }
 
     /// A tensor of fixed `values` (uploaded once when the graph is compiled).
