@@ -13,10 +13,9 @@ use std::collections::BTreeMap;
 
 use crate::graph::{Graph, T};
 use crate::kernels::conv::Act;
-use crate::kernels::elementwise::Unary;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
-use crate::models::{linear_params, Built, GraphKind, Model};
+use crate::models::{decode_graph, finish_reconstruction, linear_params, Built, GraphKind, Model};
 use crate::nn::params::{conv2d_specs, conv_transpose2d_specs, linear_specs, ParamSpec};
 use crate::Result;
 
@@ -123,15 +122,11 @@ impl Model for ConvVae {
     }
 
     fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built> {
+        if kind == GraphKind::Decode {
+            return decode_graph(batch, self.latent, |g, z| self.decode(g, z));
+        }
         let mut g = Graph::new();
         let mut outputs = BTreeMap::new();
-        if kind == GraphKind::Decode {
-            let z = g.input("z", &[batch, self.latent]);
-            let logits = self.decode(&mut g, z)?;
-            let probs = g.unary(Unary::Sigmoid, logits);
-            outputs.insert("probs", g.output("probs", probs));
-            return Ok(Built { graph: g, outputs });
-        }
         let [c, h, w] = self.image;
         let x = g.input("x", &[batch, c, h, w]);
         let (mu, logvar) = self.encode(&mut g, x)?;
@@ -148,13 +143,6 @@ impl Model for ConvVae {
         let kl_sum = g.reduce(kl, Axis::All, ReduceOp::Sum);
         g.metric("loss", loss)?;
         g.metric("kl", kl_sum)?;
-        if kind == GraphKind::Train {
-            g.set_loss(loss)?;
-        } else {
-            let probs = g.unary(Unary::Sigmoid, logits);
-            outputs.insert("probs", g.output("probs", probs));
-            outputs.insert("mu", g.output("mu", mu));
-        }
-        Ok(Built { graph: g, outputs })
+        finish_reconstruction(g, kind, loss, logits, mu)
     }
 }

@@ -12,11 +12,10 @@ use std::collections::BTreeMap;
 
 use crate::graph::ops::pairwise::gaussian_kernel;
 use crate::graph::Graph;
-use crate::kernels::elementwise::Unary;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
 use crate::models::vae::Vae;
-use crate::models::{linear_params, Built, GraphKind, Model};
+use crate::models::{finish_reconstruction, linear_params, Built, GraphKind, Model};
 use crate::nn::params::ParamSpec;
 use crate::Result;
 
@@ -100,13 +99,6 @@ impl Model for MmdVae {
         g.metric("kl", kl_sum)?;
         g.metric("rec", rec_sum)?;
         g.metric("mmd", mmd_b)?;
-        if kind == GraphKind::Train {
-            g.set_loss(loss)?;
-        } else {
-            let probs = g.unary(Unary::Sigmoid, logits);
-            outputs.insert("probs", g.output("probs", probs));
-            outputs.insert("mu", g.output("mu", mu));
-        }
-        Ok(Built { graph: g, outputs })
+        finish_reconstruction(g, kind, loss, logits, mu)
     }
 }

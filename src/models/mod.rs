@@ -104,7 +104,7 @@ pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
                 ..d
             }))
         }
-        "conv-vae" | "dim" if shape.height % 4 != 0 || shape.width % 4 != 0 => {
+        "conv-vae" | "dim" if !shape.height.is_multiple_of(4) || !shape.width.is_multiple_of(4) => {
             Err(Error::Config(format!(
                 "{name} needs image sides divisible by 4 (two stride-2 stages), got {}x{}",
                 shape.height, shape.width
@@ -131,4 +131,38 @@ pub(crate) fn linear_params(g: &mut Graph, name: &str, fan_in: usize, fan_out: u
         g.param(&format!("{name}.weight"), &[fan_out, fan_in]),
         g.param(&format!("{name}.bias"), &[fan_out]),
     )
+}
+
+/// The Decode graph of an image model: "z" [B, D] -> "probs", the sigmoid of `decode`'s logits.
+pub(crate) fn decode_graph(
+    batch: usize,
+    latent: usize,
+    decode: impl FnOnce(&mut Graph, T) -> Result<T>,
+) -> Result<Built> {
+    let mut g = Graph::new();
+    let z = g.input("z", &[batch, latent]);
+    let logits = decode(&mut g, z)?;
+    let probs = g.unary(crate::kernels::elementwise::Unary::Sigmoid, logits);
+    let outputs = BTreeMap::from([("probs", g.output("probs", probs))]);
+    Ok(Built { graph: g, outputs })
+}
+
+/// Finish a reconstructing model's graph: training minimises `loss`; evaluation exposes the
+/// reconstruction probabilities ("probs", from `logits`) and the posterior mean ("mu").
+pub(crate) fn finish_reconstruction(
+    mut g: Graph,
+    kind: GraphKind,
+    loss: T,
+    logits: T,
+    mu: T,
+) -> Result<Built> {
+    let mut outputs = BTreeMap::new();
+    if kind == GraphKind::Train {
+        g.set_loss(loss)?;
+    } else {
+        let probs = g.unary(crate::kernels::elementwise::Unary::Sigmoid, logits);
+        outputs.insert("probs", g.output("probs", probs));
+        outputs.insert("mu", g.output("mu", mu));
+    }
+    Ok(Built { graph: g, outputs })
 }

@@ -10,10 +10,9 @@
 use std::collections::BTreeMap;
 
 use crate::graph::{Graph, T};
-use crate::kernels::elementwise::Unary;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
-use crate::models::{linear_params, Built, GraphKind, Model};
+use crate::models::{decode_graph, finish_reconstruction, linear_params, Built, GraphKind, Model};
 use crate::nn::params::{linear_specs, ParamSpec};
 use crate::Result;
 
@@ -76,15 +75,11 @@ impl Model for Vae {
     }
 
     fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built> {
+        if kind == GraphKind::Decode {
+            return decode_graph(batch, self.latent, |g, z| self.decode(g, z));
+        }
         let mut g = Graph::new();
         let mut outputs = BTreeMap::new();
-        if kind == GraphKind::Decode {
-            let z = g.input("z", &[batch, self.latent]);
-            let logits = self.decode(&mut g, z)?;
-            let probs = g.unary(Unary::Sigmoid, logits);
-            outputs.insert("probs", g.output("probs", probs));
-            return Ok(Built { graph: g, outputs });
-        }
         let x = g.input("x", &[batch, self.input]);
         let (mu, logvar) = self.encode(&mut g, x)?;
         if kind == GraphKind::Encode {
@@ -102,13 +97,6 @@ impl Model for Vae {
         g.metric("kl", kl_sum)?;
         g.names(&[("mu", mu), ("logvar", logvar), ("z", z), ("kl", kl)]);
         g.names(&[("logits", logits), ("rec", rec)]);
-        if kind == GraphKind::Train {
-            g.set_loss(loss)?;
-        } else {
-            let probs = g.unary(Unary::Sigmoid, logits);
-            outputs.insert("probs", g.output("probs", probs));
-            outputs.insert("mu", g.output("mu", mu));
-        }
-        Ok(Built { graph: g, outputs })
+        finish_reconstruction(g, kind, loss, logits, mu)
     }
 }
