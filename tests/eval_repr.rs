@@ -406,3 +406,27 @@ fn end_to_end_vae_codes_probe_knn_and_retrieval_png() {
     // 10 rows of (query + 9 neighbours), 28-pixel tiles with 2-pixel borders.
     assert_eq!((info.width, info.height), (10 * 30 + 2, 10 * 30 + 2));
 }
+
+#[test]
+fn active_units_count_dimensions_whose_code_varies() {
+    use shadergrad::eval::{active_units, Codes};
+    let mut r = rng();
+    // Five dimensions: variances ~1/3 (uniform on [-1, 1]), ~0.0033 (on [-0.1, 0.1]),
+    // 0 (constant), ~1/3 and ~0.0208 (on [-0.25, 0.25]): active at 0.01 are 0, 3 and 4.
+    let n = 4000;
+    let mut values = Vec::with_capacity(n * 5);
+    for _ in 0..n {
+        values.push(uniform(&mut r, 1, -1.0, 1.0)[0]);
+        values.push(uniform(&mut r, 1, -0.1, 0.1)[0]);
+        values.push(0.7);
+        values.push(uniform(&mut r, 1, -1.0, 1.0)[0]);
+        values.push(uniform(&mut r, 1, -0.25, 0.25)[0]);
+    }
+    let codes = Codes {
+        values,
+        dim: 5,
+        labels: vec![0; n],
+    };
+    assert_eq!(active_units(&codes, 0.01), 3);
+    assert_eq!(active_units(&codes, 0.1), 2);
+}

@@ -85,6 +85,17 @@ fn checkpoint_round_trip_is_exact() {
         saved.tensors.contains_key("mu_bn.running_var"),
         "batch-norm state is saved"
     );
+    // The epoch's row reports the active units of the test-set codes, out of D = 20.
+    let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header.iter().position(|&h| h == "active_units").unwrap();
+    let active: f64 = row[col].parse().unwrap();
+    assert!(
+        (0.0..=20.0).contains(&active) && active.fract() == 0.0,
+        "{active}"
+    );
 }
 
 #[test]

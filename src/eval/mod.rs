@@ -125,3 +125,20 @@ pub(crate) fn check_pair(a: &Codes, an: &str, b: &Codes, bn: &str) -> Result<()>
     }
     Ok(())
 }
+
+/// Burda et al.'s active units: latent dimensions whose code varies over the data,
+/// Cov_x(E[z|x])_dd > `threshold` (they use 0.01). Variances in f64 over all rows of `codes`.
+pub fn active_units(codes: &Codes, threshold: f64) -> usize {
+    let (n, d) = (codes.len(), codes.dim);
+    if n < 2 {
+        return 0;
+    }
+    (0..d)
+        .filter(|&j| {
+            let col = codes.values.iter().skip(j).step_by(d).map(|&v| v as f64);
+            let mean = col.clone().sum::<f64>() / n as f64;
+            let var = col.map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+            var > threshold
+        })
+        .count()
+}

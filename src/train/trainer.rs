@@ -15,6 +15,7 @@ use rand::SeedableRng;
 
 use crate::data::batch::{batches, epoch_order};
 use crate::data::dataset::{self, Dataset};
+use crate::eval::{active_units, encode_split};
 use crate::kernels::optimizer::Adam;
 use crate::models::{self, GraphKind, Model};
 use crate::nn::params::ParamStore;
@@ -350,7 +351,7 @@ pub fn train(gpu: &Gpu, mut cfg: TrainConfig, resume: Option<&Path>) -> Result<V
         finite_or_stop("training loss", train_loss, run.step, &dir)?;
         let test = run.with_eval_weights(gpu, || evaluate(gpu, &run.eval, &data.test))?;
         let n_test = data.test.len() as f64;
-        let row = EpochRow {
+        let mut row = EpochRow {
             epoch: epoch + 1,
             train_loss,
             test_loss: test["loss"] / n_test,
@@ -364,6 +365,20 @@ pub fn train(gpu: &Gpu, mut cfg: TrainConfig, resume: Option<&Path>) -> Result<V
             images_per_sec: seen as f64 / seconds,
             seconds,
         };
+        if run.model.has_encoder() {
+            // Active units (Burda et al.): dimensions whose test-set code varies by > 0.01.
+            let codes = run.with_eval_weights(gpu, || {
+                encode_split(
+                    gpu,
+                    run.model.as_ref(),
+                    &run.store,
+                    &data.test,
+                    run.cfg.eval_batch,
+                )
+            })?;
+            let active = active_units(&codes, 0.01) as f64;
+            row.extra.push(("active_units".into(), active));
+        }
         println!(
             "epoch {:>3}  train {:.4}  test {:.4}  kl {:.3}{}  {:.0} img/s  {:.1}s",
             row.epoch,
