@@ -157,30 +157,45 @@ pub fn check_directions(
             .unwrap();
         let gnorm = grad.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
         for d in 0..c.directions {
-            let v = uniform(rng, values.len(), -1.0, 1.0);
-            let vnorm = v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
-            let moved = |sign: f32| -> Vec<f32> {
-                values
+            // A direction along which the one-sided quotients (L(p + hv) - L(p)) / h and
+            // (L(p) - L(p - hv)) / h disagree crosses a kink within the step (ReLU, max pool,
+            // a nearest neighbour switching), where a central difference says nothing about
+            // the derivative: draw another (up to 5).
+            let mut checked = None;
+            let base = loss_of(eval);
+            for _ in 0..5 {
+                let v = uniform(rng, values.len(), -1.0, 1.0);
+                let moved = |sign: f32| -> Vec<f32> {
+                    values
+                        .iter()
+                        .zip(&v)
+                        .map(|(&p, &dv)| p + sign * c.h * dv)
+                        .collect()
+                };
+                gpu.write(&view, &moved(1.0)).unwrap();
+                let up = loss_of(eval);
+                gpu.write(&view, &moved(-1.0)).unwrap();
+                let down = loss_of(eval);
+                gpu.write(&view, values).unwrap();
+                let h = c.h as f64;
+                // The f32 loss is known to about 1e-6 of its size (rounding over a few
+                // hundred summed terms), which bounds how well a difference resolves it.
+                let resolution = 1e-6 * (up.abs() + down.abs()) / (2.0 * h);
+                let (forward, backward) = ((up - base) / h, (base - down) / h);
+                let numeric = (forward + backward) / 2.0;
+                let vnorm = v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+                let analytic: f64 = grad
                     .iter()
                     .zip(&v)
-                    .map(|(&p, &dv)| p + sign * c.h * dv)
-                    .collect()
-            };
-            gpu.write(&view, &moved(1.0)).unwrap();
-            let up = loss_of(eval);
-            gpu.write(&view, &moved(-1.0)).unwrap();
-            let down = loss_of(eval);
-            gpu.write(&view, values).unwrap();
-            let numeric = (up - down) / (2.0 * c.h as f64);
-            let analytic: f64 = grad
-                .iter()
-                .zip(&v)
-                .map(|(&g, &x)| g as f64 * x as f64)
-                .sum();
-            // The f32 loss itself is known to about 1e-6 of its size (rounding over a few
-            // hundred summed terms), which bounds how well a difference of two resolves it.
-            let resolution = 1e-6 * (up.abs() + down.abs()) / (2.0 * c.h as f64);
-            let allowed = c.rtol * analytic.abs() + c.atol_rel * gnorm * vnorm + resolution;
+                    .map(|(&g, &x)| g as f64 * x as f64)
+                    .sum();
+                let allowed = c.rtol * analytic.abs() + c.atol_rel * gnorm * vnorm + resolution;
+                checked = Some((numeric, analytic, allowed));
+                if (forward - backward).abs() <= allowed + 4.0 * resolution {
+                    break;
+                }
+            }
+            let (numeric, analytic, allowed) = checked.unwrap();
             if !((numeric - analytic).abs() <= allowed && analytic.is_finite()) {
                 failures.push(format!(
                     "d/d{name} along direction {d}: backward gives {analytic}, central \
