@@ -62,6 +62,12 @@ pub trait Model {
     fn uses_labels(&self) -> bool {
         false
     }
+    /// `n` draws of the decoder's input "z" from the model's prior, [n, latent_dim] row-major,
+    /// from `seed`: N(0, I) unless the model's generator takes other codes (InfoGAN).
+    /// Sample grids and generative-quality metrics draw through this.
+    fn sample_latent(&self, n: usize, seed: u64) -> Vec<f32> {
+        crate::train::grids::prior(n * self.latent_dim(), seed)
+    }
     fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built>;
 }
 

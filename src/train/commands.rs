@@ -117,8 +117,7 @@ pub fn sample(gpu: &Gpu, path: &Path, out: Option<&Path>, seed: u64) -> Result<(
     let out = out.map(Path::to_path_buf).unwrap_or(dir);
     std::fs::create_dir_all(&out)
         .map_err(|e| Error::Data(format!("cannot create {}: {e}", out.display())))?;
-    let (latent, shape) = (run.model.latent_dim(), run.cfg.shape);
-    grids::write_generative(gpu, dec, latent, shape, &out, seed)?;
+    grids::write_generative(gpu, dec, run.model.as_ref(), run.cfg.shape, &out, seed)?;
     println!(
         "wrote {} and {}",
         out.join("samples.png").display(),

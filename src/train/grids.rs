@@ -9,6 +9,7 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 
 use crate::data::dataset::{ImageShape, Split};
+use crate::models::Model;
 use crate::train::images::save_image_grid;
 use crate::train::session::Compiled;
 use crate::{Error, Gpu, Result};
@@ -49,7 +50,7 @@ fn decode(gpu: &Gpu, decode: &Compiled, codes: &[f32]) -> Result<Vec<f32>> {
 pub fn write_generative(
     gpu: &Gpu,
     dec: &Compiled,
-    d: usize,
+    model: &dyn Model,
     shape: ImageShape,
     dir: &Path,
     seed: u64,
@@ -61,7 +62,8 @@ pub fn write_generative(
             GRID * GRID
         )));
     }
-    let samples = decode(gpu, dec, &prior(GRID * GRID * d, seed))?;
+    let d = model.latent_dim();
+    let samples = decode(gpu, dec, &model.sample_latent(GRID * GRID, seed))?;
     save_image_grid(&dir.join("samples.png"), &samples, shape, GRID)?;
     let ends = prior(2 * GRID * d, seed ^ 0x5eed);
     let mut codes = Vec::with_capacity(GRID * GRID * d);

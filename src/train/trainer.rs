@@ -428,8 +428,7 @@ fn write_images(gpu: &Gpu, run: &Run, data: &Dataset, dir: &Path, rows: &[EpochR
         &[series(|r| r.train_loss), series(|r| r.test_loss)],
     )?;
     if let Some(dec) = &run.decode {
-        let latent = run.model.latent_dim();
-        grids::write_generative(gpu, dec, latent, data.shape, dir, run.cfg.seed)?;
+        grids::write_generative(gpu, dec, run.model.as_ref(), data.shape, dir, run.cfg.seed)?;
         grids::write_reconstructions(gpu, &run.eval, &data.test, data.shape, dir)?;
     }
     Ok(())
