@@ -74,3 +74,42 @@ fn shuffled_rows_accumulate_into_a_shared_gradient() {
         &Check::default(),
     );
 }
+
+/// detach: its output equals its input, and no gradient passes back through it. With
+/// y = a * detach(b) + b * b and L = sum(y), dL/da = b and dL/db = 2b (not a + 2b).
+#[test]
+fn detach_stops_the_gradient_and_keeps_the_values() {
+    use shadergrad::graph::{Graph, Program};
+    use shadergrad::kernels::elementwise::{Binary, Unary};
+    use shadergrad::kernels::reduce::{Axis, Op as ReduceOp};
+    use shadergrad::nn::params::{Init, ParamSpec, ParamStore};
+    let gpu = gpu();
+    let mut r = rng();
+    let n = 37;
+    let (a0, b0) = (uniform(&mut r, n, -1.0, 1.0), uniform(&mut r, n, -1.0, 1.0));
+    let specs = [
+        ParamSpec::new("a", &[n], Init::Values(a0.clone())),
+        ParamSpec::new("b", &[n], Init::Values(b0.clone())),
+    ];
+    let store = ParamStore::new(gpu, &specs, &[], &mut r).unwrap();
+    let mut g = Graph::new();
+    let (a, b) = (g.param("a", &[n]), g.param("b", &[n]));
+    let frozen = g.detach(b);
+    let ab = g.binary(Binary::Mul, a, frozen).unwrap();
+    let bb = g.unary(Unary::Square, b);
+    let y = g.add(ab, bb).unwrap();
+    g.output("frozen", frozen);
+    let loss = g.reduce(y, Axis::All, ReduceOp::Sum);
+    g.set_loss(loss).unwrap();
+    let p = Program::compile(gpu, g, &store, true).unwrap();
+    p.step(gpu, 0, &[]).unwrap();
+    let read = |name: &str| {
+        let view = store.grad_view(gpu, name, &[n]).unwrap();
+        gpu.download::<f32>(&view).unwrap()
+    };
+    assert_close("dL/da", &read("a"), &to_f64(&b0), 1e-6, 0.0);
+    let two_b: Vec<f64> = b0.iter().map(|&v| 2.0 * v as f64).collect();
+    assert_close("dL/db", &read("b"), &two_b, 1e-6, 0.0);
+    let frozen_vals = gpu.download::<f32>(p.buf_named("frozen").unwrap()).unwrap();
+    assert_eq!(frozen_vals, b0, "detach is a view of its input");
+}

@@ -311,3 +311,52 @@ fn normal_streams_are_distinct() {
     assert_ne!(got[0], got[1]);
     assert_ne!(got[1], got[2]);
 }
+
+/// uniform(): its Philox twin, fresh draws per step, values in [0, 1), a stream of its own
+/// beside normal() draws in the same graph.
+#[test]
+fn uniform_twin_range_and_fresh_draws() {
+    let (rows, d, seed) = (1000, 3, 5);
+    let len = rows * d;
+    let mut g = Graph::new();
+    let n = g.normal(&[rows, d], seed);
+    let u = g.uniform(&[rows, d], seed);
+    let got = forward(g, &[n, u], &[], &[0, 2]);
+    let (u0, u2) = (&got[1], &got[3]);
+    assert_ne!(u0, u2, "each step draws fresh values");
+    // The second draw op of the graph takes stream NORMAL_STREAM_BASE + 1.
+    let stream = shadergrad::graph::ops::pairwise::NORMAL_STREAM_BASE + 1;
+    for (step, vals) in [(0u64, u0), (2, u2)] {
+        let rng = Rng {
+            seed,
+            offset: step * len as u64,
+            stream,
+        };
+        assert_close("uniform", vals, &random::cpu::uniform(rng, len), 0.0, 0.0);
+        assert!(vals.iter().all(|v| (0.0..1.0).contains(v)));
+    }
+    let mean = u0.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
+    assert!((mean - 0.5).abs() < 0.03, "mean {mean}"); // sd of the mean 0.0053
+}
+
+/// constant_u32: class indices a loss can take as labels, uploaded bit for bit.
+#[test]
+fn u32_constants_feed_softmax_xent() {
+    let (b, k) = (5, 4);
+    let mut g = Graph::new();
+    let labels: Vec<u32> = vec![0, 3, 1, 1, 2];
+    let logits = g.input("logits", &[b, k]);
+    let lab = g.constant_u32("labels", &[b], &labels).unwrap();
+    let ce = g.softmax_xent(logits, lab).unwrap();
+    let x = uniform(&mut rng(), b * k, -2.0, 2.0);
+    let got = forward(g, &[ce], &[("logits", &x)], &[0]);
+    let want: Vec<f64> = (0..b)
+        .map(|i| {
+            let row = &x[i * k..(i + 1) * k];
+            let lse = row.iter().map(|&v| (v as f64).exp()).sum::<f64>().ln();
+            lse - row[labels[i] as usize] as f64
+        })
+        .collect();
+    assert_close("softmax_xent on u32 constants", &got[0], &want, 1e-5, 1e-6);
+    assert!(Graph::new().constant_u32("bad", &[3], &[1, 2]).is_err());
+}

@@ -105,6 +105,15 @@ impl Graph {
         Ok(t)
     }
 
+    /// A u32 tensor of fixed `values` (class indices, say), uploaded once at compile time.
+    pub fn constant_u32(&mut self, name: &str, shape: &[usize], values: &[u32]) -> Result<T> {
+        // Stored as f32 bit patterns beside the f32 constants; the upload reinterprets them.
+        let bits = values.iter().map(|&v| f32::from_bits(v)).collect();
+        let t = self.constant(name, shape, bits)?;
+        self.tensors[t.0].dtype = DType::U32;
+        Ok(t)
+    }
+
     /// Persistent non-learned state (`bn.running_mean`).
     pub fn state(&mut self, name: &str, shape: &[usize]) -> T {
         self.tensor(name, shape.to_vec(), DType::F32, Role::State)

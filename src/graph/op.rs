@@ -12,7 +12,7 @@ use crate::graph::ops::{reduction, shuffle, stochastic};
 use crate::kernels::conv::Act;
 use crate::kernels::elementwise::{Binary, Unary};
 use crate::kernels::pairwise::PairKernel;
-use crate::kernels::random::Scale;
+use crate::kernels::random::{Dist, Scale};
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
 use crate::kernels::shuffle::PermKind;
 use crate::Result;
@@ -69,8 +69,10 @@ pub enum Op {
     Knn { k: usize },
     /// (a [n, d], b [m, d]) -> MMD^2 [1] (V-statistic).
     Mmd(PairKernel),
-    /// () -> N(0, I) draws, fresh every step.
-    Normal { seed: u64, stream: u32 },
+    /// () -> draws from `dist` (N(0, 1) or U[0, 1)), fresh every step.
+    Draw { dist: Dist, seed: u64, stream: u32 },
+    /// The same buffer, cut off from the gradient (stop-gradient).
+    Detach,
 }
 
 impl Op {
@@ -98,13 +100,14 @@ impl Op {
             Op::ShuffleRows { .. } => "shuffle_rows".into(),
             Op::Knn { .. } => "knn".into(),
             Op::Mmd(_) => "mmd".into(),
-            Op::Normal { .. } => "normal".into(),
+            Op::Draw { dist, .. } => format!("{dist:?}").to_lowercase(),
+            Op::Detach => "detach".into(),
         }
     }
 
     /// Whether gradients flow through this op at all (random draws do not).
     pub fn differentiable(&self) -> bool {
-        !matches!(self, Op::SoftmaxMean | Op::Correct)
+        !matches!(self, Op::SoftmaxMean | Op::Correct | Op::Detach)
     }
 
     pub(crate) fn forward(&self, lw: &mut Lowering, n: &Node) -> Result<()> {
@@ -136,7 +139,8 @@ impl Op {
             }
             Op::Knn { k } => pairwise::knn_forward(lw, n, *k),
             Op::Mmd(kern) => pairwise::mmd_forward(lw, n, *kern),
-            Op::Normal { seed, stream } => pairwise::normal_forward(lw, n, *seed, *stream),
+            Op::Draw { dist, seed, stream } => pairwise::draw_forward(lw, n, *dist, *seed, *stream),
+            Op::Detach => Ok(()), // a view: no kernel
         }
     }
 
@@ -159,7 +163,7 @@ impl Op {
             Op::ConcatFeatures => layout::concat_backward(lw, n, false),
             Op::ConcatMapVec => layout::concat_backward(lw, n, true),
             Op::ShuffleRows { .. } => shuffle::backward(lw, n),
-            Op::SoftmaxMean | Op::Correct | Op::Normal { .. } => Ok(()),
+            Op::SoftmaxMean | Op::Correct | Op::Draw { .. } | Op::Detach => Ok(()),
             Op::Knn { .. } => pairwise::knn_backward(lw, n),
             Op::Mmd(kern) => pairwise::mmd_backward(lw, n, *kern),
         }

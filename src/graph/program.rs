@@ -75,7 +75,10 @@ impl Program {
                     Some(store.grad_view(gpu, name, &info.shape)?)
                 }
                 Role::State => Some(store.state(gpu, &info.name, &info.shape)?),
-                Role::Const => Some(gpu.upload(&graph.consts[&T(i)])?),
+                Role::Const => {
+                    let buf = gpu.upload(&graph.consts[&T(i)])?;
+                    Some(gpu.view_as(&buf, info.dtype, len)?) // u32 constants keep their bits
+                }
                 Role::Transient => match memory.slot[i] {
                     Some(s) => Some(gpu.view_as(&slots[s], info.dtype, len)?),
                     None => None, // never used by any instruction

@@ -1,4 +1,4 @@
-//! Layout graph ops: reshape, concatenation along features, and a feature map concatenated
+//! Layout graph ops: reshape, detach (a view without gradient), concatenation along features, and a feature map concatenated
 //! with a vector broadcast over its positions (Deep InfoMax's local discriminator input).
 //!
 //! reshape is zero-copy: its output is a view of the input's buffer (`Graph::aliases`; the
@@ -37,6 +37,16 @@ impl Graph {
         self.tensors[y.0].dtype = self.info(x).dtype;
         self.make_alias(y, x);
         Ok(y)
+    }
+
+    /// The same elements with no gradient flowing back to `x` (PyTorch's `detach`). No copy.
+    /// A GAN uses it to give each loss term only its own players' parameters.
+    pub fn detach(&mut self, x: T) -> T {
+        let shape = self.shape(x).to_vec();
+        let y = self.push(Op::Detach, &[x], &[("", shape)]);
+        self.tensors[y.0].dtype = self.info(x).dtype;
+        self.make_alias(y, x);
+        y
     }
 
     /// [a | b] along features: [B, Fa], [B, Fb] -> [B, Fa + Fb].

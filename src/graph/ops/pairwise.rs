@@ -135,13 +135,27 @@ impl Graph {
     /// Fresh N(0, I) samples of `shape` every step, drawn on the GPU from Philox keyed by
     /// (seed, step, this op's stream). No gradient.
     pub fn normal(&mut self, shape: &[usize], seed: u64) -> T {
+        self.draw(Dist::Normal, shape, seed)
+    }
+
+    /// Fresh U[0, 1) samples of `shape` every step, like `normal`.
+    pub fn uniform(&mut self, shape: &[usize], seed: u64) -> T {
+        self.draw(Dist::Uniform, shape, seed)
+    }
+
+    fn draw(&mut self, dist: Dist, shape: &[usize], seed: u64) -> T {
+        // Each draw op has its own stream, so two draws with one seed differ.
         let stream = NORMAL_STREAM_BASE
             + self
                 .nodes
                 .iter()
-                .filter(|n| matches!(n.op, Op::Normal { .. }))
+                .filter(|n| matches!(n.op, Op::Draw { .. }))
                 .count() as u32;
-        self.push(Op::Normal { seed, stream }, &[], &[("", shape.to_vec())])
+        self.push(
+            Op::Draw { dist, seed, stream },
+            &[],
+            &[("", shape.to_vec())],
+        )
     }
 }
 
@@ -286,7 +300,13 @@ pub(crate) fn mmd_backward(lw: &mut Lowering, n: &Node, kern: PairKernel) -> Res
     Ok(())
 }
 
-pub(crate) fn normal_forward(lw: &mut Lowering, n: &Node, seed: u64, stream: u32) -> Result<()> {
+pub(crate) fn draw_forward(
+    lw: &mut Lowering,
+    n: &Node,
+    dist: Dist,
+    seed: u64,
+    stream: u32,
+) -> Result<()> {
     let out = n.outputs[0];
     let len = lw.g.info(out).len();
     // Step s draws elements s * len .. (s + 1) * len of the stream: fresh every step.
@@ -296,9 +316,12 @@ pub(crate) fn normal_forward(lw: &mut Lowering, n: &Node, seed: u64, stream: u32
         stream,
     };
     lw.emit(
-        Instr::new("normal", &[], &[out], move |gpu, b| {
-            one(random::fill(gpu, Dist::Normal, b(out), rng(0)))
-        })
+        Instr::new(
+            format!("{dist:?}").to_lowercase(),
+            &[],
+            &[out],
+            move |gpu, b| one(random::fill(gpu, dist, b(out), rng(0))),
+        )
         .with_per_step(move |gpu, d, step| {
             gpu.set_params(&d[0], &random::fill_params(len, rng(step)))
         }),
