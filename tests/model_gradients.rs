@@ -9,6 +9,7 @@ use common::graph_check::{check_directions, Check};
 use common::*;
 use shadergrad::data::dataset::ImageShape;
 use shadergrad::graph::Program;
+use shadergrad::kernels::reduce::{Axis, Op as ReduceOp};
 use shadergrad::models::{self, GraphKind};
 use shadergrad::nn::params::ParamStore;
 
@@ -44,8 +45,26 @@ fn check(name: &str, model: &dyn models::Model) {
             gpu.write(b, labels).unwrap();
         }
     }
-    let host = store.to_tensor_file(gpu).unwrap();
-    let params: Vec<(String, Vec<usize>, Vec<f32>)> = model
+    let params = host_params(model, &store);
+    check_directions(
+        name,
+        &mut r,
+        &store,
+        &train,
+        &eval,
+        "checked_loss",
+        &params,
+        &CHECK,
+    );
+}
+
+/// Every parameter's (name, shape, current values).
+fn host_params(
+    model: &dyn models::Model,
+    store: &ParamStore,
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let host = store.to_tensor_file(gpu()).unwrap();
+    model
         .params()
         .iter()
         .map(|s| {
@@ -56,27 +75,18 @@ fn check(name: &str, model: &dyn models::Model) {
                 .unwrap();
             (s.name.clone(), s.shape.clone(), v.to_vec())
         })
-        .collect();
-    // Small steps: ReLU, leaky ReLU and max-pool kinks are everywhere in a whole model, and a
-    // step that straddles one biases the difference; 1e-3 keeps that rare while f32 round-off
-    // of the summed loss stays well inside the tolerance.
-    let c = Check {
-        h: 1e-3,
-        directions: 1,
-        rtol: 3e-2,
-        atol_rel: 3e-3,
-    };
-    check_directions(
-        name,
-        &mut r,
-        &store,
-        &train,
-        &eval,
-        "checked_loss",
-        &params,
-        &c,
-    );
+        .collect()
 }
+
+// Small steps: ReLU, leaky ReLU and max-pool kinks are everywhere in a whole model, and a
+// step that straddles one biases the difference; 1e-3 keeps that rare while f32 round-off
+// of the summed loss stays well inside the tolerance.
+const CHECK: Check = Check {
+    h: 1e-3,
+    directions: 1,
+    rtol: 3e-2,
+    atol_rel: 3e-3,
+};
 
 #[test]
 fn dim_gradients_match_central_differences() {
@@ -113,12 +123,65 @@ fn mmd_vae_gradients_match_central_differences() {
     check_model("mmd-vae");
 }
 
+/// InfoGAN's step is no gradient of one loss: D's parameters get the gradient of D's
+/// objective, G's and Q's head that of G's (the generator sees a detached D). So each
+/// player's parameters are checked against central differences of its own objective.
+#[test]
+fn infogan_players_get_their_own_objectives_gradients() {
+    let model = models::by_name("infogan", ImageShape::MNIST).unwrap();
+    let gpu = gpu();
+    let mut r = rng();
+    let store = ParamStore::new(gpu, &model.params(), &model.state(), &mut r).unwrap();
+    let graph = || {
+        let mut g = model.build(GraphKind::Train, BATCH, 5).unwrap().graph;
+        for player in ["d_objective", "g_objective"] {
+            let t = g.named.iter().find(|(n, _)| n == player).unwrap().1;
+            let mean = g.reduce(t, Axis::All, ReduceOp::Mean);
+            g.metric(player, mean).unwrap();
+        }
+        g
+    };
+    let train = Program::compile(gpu, graph(), &store, true).unwrap();
+    let eval = Program::compile(gpu, graph(), &store, false).unwrap();
+    let data = shadergrad::data::mnist::load(&shadergrad::data::mnist::default_dir()).unwrap();
+    for p in [&train, &eval] {
+        gpu.write(p.buf_named("x").unwrap(), &data.test.images[..BATCH * 784])
+            .unwrap();
+    }
+    let params = host_params(model.as_ref(), &store);
+    let (d, g): (Vec<_>, Vec<_>) = params
+        .into_iter()
+        .partition(|(name, _, _)| name.starts_with("discriminator."));
+    assert!(!d.is_empty() && g.iter().any(|p| p.0.starts_with("q.")));
+    check_directions(
+        "infogan D",
+        &mut r,
+        &store,
+        &train,
+        &eval,
+        "d_objective",
+        &d,
+        &CHECK,
+    );
+    check_directions(
+        "infogan G, Q",
+        &mut r,
+        &store,
+        &train,
+        &eval,
+        "g_objective",
+        &g,
+        &CHECK,
+    );
+}
+
 #[test]
 fn every_model_is_checked_here() {
     let here = include_str!("model_gradients.rs");
     for name in models::NAMES {
         assert!(
-            here.contains(&format!("check_model(\"{name}\")")),
+            here.contains(&format!("check_model(\"{name}\")"))
+                || here.contains(&format!("by_name(\"{name}\"")),
             "add a gradient check for {name}"
         );
     }

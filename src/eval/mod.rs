@@ -4,13 +4,14 @@
 //!
 //! Shapes: codes [N, D] row-major with labels [N]; k-NN indices [Q, k] into the reference set.
 //!
-//! Parts: `knn` (chunked cosine similarity + GPU top-k), `probe` (linear probe), `encode`
+//! Parts: `assign` (an unsupervised categorical code's accuracy), `knn` (chunked cosine similarity + GPU top-k), `probe` (linear probe), `encode`
 //! (a model's deterministic codes for a split), `report` (the `eval` command's table and
 //! retrieval.png).
 
 use crate::data::dataset::Split;
 use crate::{Error, Result};
 
+pub mod assign;
 pub mod encode;
 pub mod knn;
 pub mod probe;

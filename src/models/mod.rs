@@ -20,6 +20,7 @@ pub mod bn_vae;
 pub mod conv_vae;
 pub mod dim;
 pub mod eae;
+pub mod infogan;
 pub mod mmd_vae;
 pub mod vae;
 pub mod vib;
@@ -68,11 +69,24 @@ pub trait Model {
     fn sample_latent(&self, n: usize, seed: u64) -> Vec<f32> {
         crate::train::grids::prior(n * self.latent_dim(), seed)
     }
+    /// Named grids of decoder inputs (GRID x GRID rows of "z" each), written as `<name>.png`
+    /// in place of the interpolation grid: InfoGAN's category rows and code sweeps.
+    fn code_grids(&self, _seed: u64) -> Option<Vec<(String, Vec<f32>)>> {
+        None
+    }
+    /// Some(K) when the first K columns of the Encode codes are logits of a categorical code
+    /// learned without labels (InfoGAN): its accuracy as a classifier under the best
+    /// assignment of categories to labels is then reported.
+    fn categorical_code(&self) -> Option<usize> {
+        None
+    }
     fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built>;
 }
 
 /// Every model the command line knows.
-pub const NAMES: [&str; 7] = ["vae", "vib", "bn-vae", "eae", "mmd-vae", "conv-vae", "dim"];
+pub const NAMES: [&str; 8] = [
+    "vae", "vib", "bn-vae", "eae", "mmd-vae", "conv-vae", "dim", "infogan",
+];
 
 /// The model called `name` on the command line, for images of `shape`.
 pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
@@ -110,7 +124,9 @@ pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
                 ..d
             }))
         }
-        "conv-vae" | "dim" if !shape.height.is_multiple_of(4) || !shape.width.is_multiple_of(4) => {
+        "conv-vae" | "dim" | "infogan"
+            if !shape.height.is_multiple_of(4) || !shape.width.is_multiple_of(4) =>
+        {
             Err(Error::Config(format!(
                 "{name} needs image sides divisible by 4 (two stride-2 stages), got {}x{}",
                 shape.height, shape.width
@@ -123,6 +139,10 @@ pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
         "dim" => Ok(Box::new(dim::Dim {
             image: [shape.channels, shape.height, shape.width],
             ..dim::Dim::default()
+        })),
+        "infogan" => Ok(Box::new(infogan::InfoGan {
+            image: [shape.channels, shape.height, shape.width],
+            ..infogan::InfoGan::default()
         })),
         other => Err(Error::Config(format!(
             "unknown model '{other}'; available: {}",

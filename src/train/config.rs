@@ -81,6 +81,14 @@ impl TrainConfig {
                 ema_decay: 0.999,
                 ..base
             },
+            // InfoGAN / DCGAN: Adam(2e-4, beta1 0.5); batch 100 holds each of the 10
+            // categories 10 times.
+            "infogan" => TrainConfig {
+                batch_size: 100,
+                lr: 2e-4,
+                beta1: 0.5,
+                ..base
+            },
             // InfoVAE's MMD-VAE: batch 200, Adam 1e-3.
             "mmd-vae" => TrainConfig {
                 batch_size: 200,

@@ -38,6 +38,12 @@ pub fn prior(n: usize, seed: u64) -> Vec<f32> {
     z
 }
 
+/// `n` values uniform in [lo, hi) from `seed`.
+pub fn uniform(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
 /// Decode `codes` ([decode.batch, D]) to images.
 fn decode(gpu: &Gpu, decode: &Compiled, codes: &[f32]) -> Result<Vec<f32>> {
     gpu.write(decode.program.buf_named("z")?, codes)?;
@@ -45,8 +51,9 @@ fn decode(gpu: &Gpu, decode: &Compiled, codes: &[f32]) -> Result<Vec<f32>> {
     decode.read(gpu, "probs")
 }
 
-/// samples.png: GRID x GRID decodes of z ~ N(0, I); interpolation.png: GRID rows, each from
-/// z1 to z2 along z1 cos t + z2 sin t, t in [0, pi/2].
+/// samples.png: GRID x GRID decodes of the model's prior draws; then the model's own code
+/// grids if it has them (InfoGAN), else interpolation.png: GRID rows, each from z1 to z2 along
+/// z1 cos t + z2 sin t, t in [0, pi/2].
 pub fn write_generative(
     gpu: &Gpu,
     dec: &Compiled,
@@ -65,6 +72,17 @@ pub fn write_generative(
     let d = model.latent_dim();
     let samples = decode(gpu, dec, &model.sample_latent(GRID * GRID, seed))?;
     save_image_grid(&dir.join("samples.png"), &samples, shape, GRID)?;
+    if let Some(named) = model.code_grids(seed) {
+        for (name, mut codes) in named {
+            // Up to GRID rows of GRID images; the decode batch is always full.
+            let rows = (codes.len() / d).min(GRID * GRID);
+            codes.resize(GRID * GRID * d, 0.0);
+            let images = decode(gpu, dec, &codes)?;
+            let keep = &images[..rows * shape.pixels()];
+            save_image_grid(&dir.join(format!("{name}.png")), keep, shape, GRID)?;
+        }
+        return Ok(());
+    }
     let ends = prior(2 * GRID * d, seed ^ 0x5eed);
     let mut codes = Vec::with_capacity(GRID * GRID * d);
     for row in 0..GRID {

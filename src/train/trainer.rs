@@ -15,6 +15,7 @@ use rand::SeedableRng;
 
 use crate::data::batch::{batches, epoch_order};
 use crate::data::dataset::{self, Dataset};
+use crate::eval::assign::{argmax_categories, best_assignment_accuracy};
 use crate::eval::{active_units, encode_split};
 use crate::kernels::optimizer::Adam;
 use crate::models::{self, GraphKind, Model};
@@ -378,6 +379,11 @@ pub fn train(gpu: &Gpu, mut cfg: TrainConfig, resume: Option<&Path>) -> Result<V
             })?;
             let active = active_units(&codes, 0.01) as f64;
             row.extra.push(("active_units".into(), active));
+            if let Some(k) = run.model.categorical_code() {
+                let pred = argmax_categories(&codes.values, codes.dim, k);
+                let acc = best_assignment_accuracy(&pred, &codes.labels, k)?;
+                row.extra.push(("code_accuracy".into(), acc));
+            }
         }
         println!(
             "epoch {:>3}  train {:.4}  test {:.4}  kl {:.3}{}  {:.0} img/s  {:.1}s",
@@ -429,7 +435,9 @@ fn write_images(gpu: &Gpu, run: &Run, data: &Dataset, dir: &Path, rows: &[EpochR
     )?;
     if let Some(dec) = &run.decode {
         grids::write_generative(gpu, dec, run.model.as_ref(), data.shape, dir, run.cfg.seed)?;
-        grids::write_reconstructions(gpu, &run.eval, &data.test, data.shape, dir)?;
+        if run.eval.outputs.contains_key("probs") {
+            grids::write_reconstructions(gpu, &run.eval, &data.test, data.shape, dir)?;
+        }
     }
     Ok(())
 }

@@ -1,0 +1,405 @@
+//! InfoGAN (Chen et al. 2016) on MNIST: a DCGAN-style GAN whose generator input carries codes
+//! that a head Q, sharing the discriminator's body, must recover from the generated image;
+//! maximising that (variational) mutual information makes the codes mean something.
+//!
+//!   codes: c_cat one-hot over 10 categories, c_cont ~ U[-1, 1]^2, noise n ~ N(0, I_62);
+//!          z = [n | c_cat | c_cont]. Row i of a batch takes category i mod 10 (a stratified
+//!          draw of the uniform categorical: every batch holds each category equally often).
+//!   G:  fc 74 -> 1024, BN, ReLU; fc -> 128 (H/4)(W/4), reshape, BN, ReLU;
+//!       conv-transpose 4x4/2 (128 -> 64), BN, ReLU; conv-transpose 4x4/2 (64 -> c) -> logits
+//!   D body: conv 4x4/2 (c -> 64), lReLU 0.1; conv 4x4/2 (64 -> 128), lReLU; fc -> 1024, lReLU
+//!   D head: fc 1024 -> 1;  Q head: fc 1024 -> 128, lReLU; fc -> 10 (category logits),
+//!           fc -> 2 (means of c_cont), fc -> 2 (their log-variances)
+//!   loss_D = BCE(D(x), 1) + BCE(D(sg G(z)), 0)
+//!   loss_G = BCE(D'(G(z)), 1) + lambda_cat CE(Q'(G(z)), c_cat) + lambda_cont NLL(c_cont | Q'(G(z)))
+//!   NLL(c | mu, logvar) = sum_j [ logvar_j / 2 + (c_j - mu_j)^2 / (2 exp(logvar_j)) ]
+//! sg is stop-gradient (detach); D' is D with its parameters detached and Q' the Q head on D's
+//! detached body. So one backward pass of loss_D + loss_G gives D's parameters loss_D's
+//! gradient only and G's and Q's head loss_G's only, and both players take their Adam step at
+//! once (simultaneous gradient descent). The discriminator has no batch norm (the paper's has):
+//! it sees real and generated batches in separate passes, and one set of running statistics
+//! updated by all of them would describe neither.
+//! Widths are the paper's halves by default (32, 64, fc 512) to fit a CPU adapter; the paper's
+//! (64, 128, fc 1024) are a config away.
+//! Shapes (MNIST): x, G(z) [B, 1, 28, 28]; z [B, 74]; D body [B, 512]; scores [B, 1];
+//! category logits [B, 10]; c_cont, mu, logvar [B, 2]. Encode codes [B, 12]: the category
+//! logits then the continuous means of Q on real images.
+
+use std::collections::BTreeMap;
+
+use crate::graph::ops::norm::BatchNorm;
+use crate::graph::{Graph, T};
+use crate::kernels::conv::Act;
+use crate::kernels::elementwise::{Binary, Unary};
+use crate::kernels::reduce::{Axis, Op as ReduceOp};
+use crate::models::{decode_graph, linear_params, Built, GraphKind, Model};
+use crate::nn::params::{
+    batch_norm_specs, conv2d_specs, conv_transpose2d_specs, linear_specs, ParamSpec,
+};
+use crate::Result;
+
+#[derive(Debug, Clone)]
+pub struct InfoGan {
+    /// Image: channels, height, width (sides divisible by 4).
+    pub image: [usize; 3],
+    pub noise: usize,
+    pub categories: usize,
+    pub continuous: usize,
+    /// Channels of the two conv stages (G mirrors D).
+    pub widths: [usize; 2],
+    /// Units of G's first and D's last hidden layer.
+    pub hidden: usize,
+    /// Units of Q's hidden layer.
+    pub q_hidden: usize,
+    pub lambda_cat: f32,
+    pub lambda_cont: f32,
+}
+
+impl Default for InfoGan {
+    fn default() -> Self {
+        InfoGan {
+            image: [1, 28, 28],
+            noise: 62,
+            categories: 10,
+            continuous: 2,
+            widths: [32, 64],
+            hidden: 512,
+            q_hidden: 128,
+            lambda_cat: 1.0,
+            lambda_cont: 0.1,
+        }
+    }
+}
+
+const SLOPE: f32 = 0.1;
+
+/// Q's reading of a batch: category logits [B, K], means and log-variances of the
+/// continuous codes [B, C].
+struct QHead {
+    cat: T,
+    mu: T,
+    logvar: T,
+}
+
+impl InfoGan {
+    fn code_dim(&self) -> usize {
+        self.noise + self.categories + self.continuous
+    }
+
+    fn inner(&self) -> (usize, usize) {
+        (self.image[1] / 4, self.image[2] / 4)
+    }
+
+    fn flat(&self) -> usize {
+        let (h, w) = self.inner();
+        self.widths[1] * h * w
+    }
+
+    fn bn_relu(&self, g: &mut Graph, x: T, name: &str, c: usize, train: bool) -> Result<T> {
+        let gamma = g.param(&format!("{name}.weight"), &[c]);
+        let beta = g.param(&format!("{name}.bias"), &[c]);
+        let cfg = BatchNorm {
+            train,
+            ..BatchNorm::default()
+        };
+        let y = g.batch_norm(x, name, Some((gamma, beta)), cfg)?;
+        Ok(g.relu(y))
+    }
+
+    /// G: codes [B, 74] -> image logits [B, c, H, W]. Batch norm in training mode when `train`.
+    fn generate(&self, g: &mut Graph, z: T, train: bool) -> Result<T> {
+        let [c1, c2] = self.widths;
+        let batch = g.shape(z)[0];
+        let (h, w) = self.inner();
+        let (w1, b1) = linear_params(g, "generator.fc1", self.code_dim(), self.hidden);
+        let (w2, b2) = linear_params(g, "generator.fc2", self.hidden, self.flat());
+        let wt1 = g.param("generator.deconv1.weight", &[c2, c1, 4, 4]);
+        let bt1 = g.param("generator.deconv1.bias", &[c1]);
+        let wt2 = g.param("generator.deconv2.weight", &[c1, self.image[0], 4, 4]);
+        let bt2 = g.param("generator.deconv2.bias", &[self.image[0]]);
+        let h1 = g.linear(z, w1, b1, false)?;
+        let h1 = self.bn_relu(g, h1, "generator.bn1", self.hidden, train)?;
+        let h2 = g.linear(h1, w2, b2, false)?;
+        let map = g.reshape(h2, &[batch, c2, h, w])?;
+        let map = self.bn_relu(g, map, "generator.bn2", c2, train)?;
+        let h3 = g.conv_transpose2d(map, wt1, Some(bt1), 2, 1, 0, Act::None)?;
+        let h3 = self.bn_relu(g, h3, "generator.bn3", c1, train)?;
+        g.conv_transpose2d(h3, wt2, Some(bt2), 2, 1, 0, Act::None)
+    }
+
+    /// A parameter of D or Q, detached when `frozen` (the generator's view of its opponent).
+    fn p(g: &mut Graph, name: &str, shape: &[usize], frozen: bool) -> T {
+        let t = g.param(name, shape);
+        match frozen {
+            true => g.detach(t),
+            false => t,
+        }
+    }
+
+    fn fc(&self, g: &mut Graph, x: T, name: &str, io: (usize, usize), frozen: bool) -> Result<T> {
+        let w = Self::p(g, &format!("{name}.weight"), &[io.1, io.0], frozen);
+        let b = Self::p(g, &format!("{name}.bias"), &[io.1], frozen);
+        g.linear(x, w, b, false)
+    }
+
+    /// D's body on `images` [B, c, H, W] -> features [B, hidden]. `frozen`: its parameters
+    /// pass no gradient.
+    fn body(&self, g: &mut Graph, images: T, frozen: bool) -> Result<T> {
+        let [c1, c2] = self.widths;
+        let c0 = self.image[0];
+        let f = frozen;
+        let w1 = Self::p(g, "discriminator.conv1.weight", &[c1, c0, 4, 4], f);
+        let b1 = Self::p(g, "discriminator.conv1.bias", &[c1], f);
+        let w2 = Self::p(g, "discriminator.conv2.weight", &[c2, c1, 4, 4], f);
+        let b2 = Self::p(g, "discriminator.conv2.bias", &[c2], f);
+        let h1 = g.conv2d(images, w1, Some(b1), 2, 1, Act::LeakyRelu(SLOPE))?;
+        let h2 = g.conv2d(h1, w2, Some(b2), 2, 1, Act::LeakyRelu(SLOPE))?;
+        let batch = g.shape(images)[0];
+        let flat = g.reshape(h2, &[batch, self.flat()])?;
+        let h3 = self.fc(g, flat, "discriminator.fc", (self.flat(), self.hidden), f)?;
+        Ok(g.leaky_relu(h3, SLOPE))
+    }
+
+    /// D's real-vs-generated logit [B, 1] from body features.
+    fn score(&self, g: &mut Graph, body: T, frozen: bool) -> Result<T> {
+        self.fc(g, body, "discriminator.out", (self.hidden, 1), frozen)
+    }
+
+    /// Q's head on body features (always learning).
+    fn q(&self, g: &mut Graph, body: T) -> Result<QHead> {
+        let h = self.fc(g, body, "q.fc", (self.hidden, self.q_hidden), false)?;
+        let h = g.leaky_relu(h, SLOPE);
+        let (k, c) = (self.categories, self.continuous);
+        Ok(QHead {
+            cat: self.fc(g, h, "q.cat", (self.q_hidden, k), false)?,
+            mu: self.fc(g, h, "q.mu", (self.q_hidden, c), false)?,
+            logvar: self.fc(g, h, "q.logvar", (self.q_hidden, c), false)?,
+        })
+    }
+
+    /// One-hot rows of category i mod K, and those categories.
+    fn stratified_categories(&self, batch: usize) -> (Vec<f32>, Vec<u32>) {
+        let k = self.categories;
+        let labels: Vec<u32> = (0..batch).map(|i| (i % k) as u32).collect();
+        let mut one_hot = vec![0.0; batch * k];
+        for (i, &c) in labels.iter().enumerate() {
+            one_hot[i * k + c as usize] = 1.0;
+        }
+        (one_hot, labels)
+    }
+
+    /// sum_j [ logvar_j / 2 + (c_j - mu_j)^2 exp(-logvar_j) / 2 ] per row: [B].
+    fn gaussian_nll(g: &mut Graph, c: T, mu: T, logvar: T) -> Result<T> {
+        let diff = g.binary(Binary::Sub, c, mu)?;
+        let sq = g.unary(Unary::Square, diff);
+        let neg = g.scale(logvar, -1.0);
+        let precision = g.unary(Unary::Exp, neg);
+        let weighted = g.binary(Binary::Mul, sq, precision)?;
+        let per_dim = g.add(weighted, logvar)?;
+        let per_row = g.reduce(per_dim, Axis::Cols, ReduceOp::Sum);
+        Ok(g.scale(per_row, 0.5))
+    }
+
+    /// BCE of `score` [B, 1] against the constant label `target`, per row: [B].
+    fn bce_to(g: &mut Graph, score: T, target: f32, name: &str) -> Result<T> {
+        let b = g.shape(score)[0];
+        let t = g.constant(name, &[b, 1], vec![target; b])?;
+        g.bce_with_logits(score, t)
+    }
+
+    fn sum(g: &mut Graph, x: T) -> T {
+        g.reduce(x, Axis::All, ReduceOp::Sum)
+    }
+}
+
+impl Model for InfoGan {
+    fn name(&self) -> &'static str {
+        "infogan"
+    }
+
+    fn params(&self) -> Vec<ParamSpec> {
+        let [c1, c2] = self.widths;
+        let c0 = self.image[0];
+        let (k, c) = (self.categories, self.continuous);
+        let mut specs = Vec::new();
+        specs.extend(linear_specs("generator.fc1", self.code_dim(), self.hidden));
+        specs.extend(batch_norm_specs("generator.bn1", self.hidden).0);
+        specs.extend(linear_specs("generator.fc2", self.hidden, self.flat()));
+        specs.extend(batch_norm_specs("generator.bn2", c2).0);
+        specs.extend(conv_transpose2d_specs("generator.deconv1", c2, c1, 4));
+        specs.extend(batch_norm_specs("generator.bn3", c1).0);
+        specs.extend(conv_transpose2d_specs("generator.deconv2", c1, c0, 4));
+        specs.extend(conv2d_specs("discriminator.conv1", c0, c1, 4));
+        specs.extend(conv2d_specs("discriminator.conv2", c1, c2, 4));
+        specs.extend(linear_specs("discriminator.fc", self.flat(), self.hidden));
+        specs.extend(linear_specs("discriminator.out", self.hidden, 1));
+        specs.extend(linear_specs("q.fc", self.hidden, self.q_hidden));
+        specs.extend(linear_specs("q.cat", self.q_hidden, k));
+        specs.extend(linear_specs("q.mu", self.q_hidden, c));
+        specs.extend(linear_specs("q.logvar", self.q_hidden, c));
+        specs
+    }
+
+    fn state(&self) -> Vec<ParamSpec> {
+        let [c1, c2] = self.widths;
+        [
+            batch_norm_specs("generator.bn1", self.hidden).1,
+            batch_norm_specs("generator.bn2", c2).1,
+            batch_norm_specs("generator.bn3", c1).1,
+        ]
+        .concat()
+    }
+
+    fn latent_dim(&self) -> usize {
+        self.code_dim()
+    }
+
+    fn categorical_code(&self) -> Option<usize> {
+        Some(self.categories)
+    }
+
+    /// Noise N(0, I), category i mod K (so a 10-column grid shows one category per column),
+    /// continuous codes U[-1, 1].
+    fn sample_latent(&self, n: usize, seed: u64) -> Vec<f32> {
+        let noise = crate::train::grids::prior(n * self.noise, seed);
+        let cont = crate::train::grids::uniform(n * self.continuous, seed ^ 0xC0DE, -1.0, 1.0);
+        let (one_hot, _) = self.stratified_categories(n);
+        self.codes(&noise, &one_hot, &cont)
+    }
+
+    fn code_grids(&self, seed: u64) -> Option<Vec<(String, Vec<f32>)>> {
+        let grid = crate::train::grids::GRID;
+        let k = self.categories.min(grid);
+        // categories.png: row r is category r, column j noise draw j (shared down a column).
+        let column_noise = crate::train::grids::prior(grid * self.noise, seed);
+        let mut noise = Vec::new();
+        let mut one_hot = Vec::new();
+        for r in 0..k {
+            noise.extend_from_slice(&column_noise);
+            for _ in 0..grid {
+                one_hot.extend((0..self.categories).map(|c| (c == r) as u8 as f32));
+            }
+        }
+        let zeros = vec![0.0; k * grid * self.continuous];
+        let mut grids = vec![(
+            "categories".to_string(),
+            self.codes(&noise, &one_hot, &zeros),
+        )];
+        // continuous<j>.png: row r category r, c_j swept over [-2, 2] across the columns, the
+        // other continuous codes 0, one noise draw for the whole grid (the paper's Fig. 2).
+        let fixed = crate::train::grids::prior(self.noise, seed ^ 0x5eed);
+        for j in 0..self.continuous {
+            let mut cont = Vec::new();
+            for _ in 0..k {
+                for col in 0..grid {
+                    let v = -2.0 + 4.0 * col as f32 / (grid - 1) as f32;
+                    cont.extend((0..self.continuous).map(|i| if i == j { v } else { 0.0 }));
+                }
+            }
+            let noise: Vec<f32> = (0..k * grid).flat_map(|_| fixed.clone()).collect();
+            grids.push((
+                format!("continuous{}", j + 1),
+                self.codes(&noise, &one_hot, &cont),
+            ));
+        }
+        Some(grids)
+    }
+
+    fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built> {
+        if kind == GraphKind::Decode {
+            return decode_graph(batch, self.code_dim(), |g, z| self.generate(g, z, false));
+        }
+        let mut g = Graph::new();
+        let [c, h, w] = self.image;
+        let x = g.input("x", &[batch, c, h, w]);
+        if kind == GraphKind::Encode {
+            // The code of a real image: Q's category logits and continuous means.
+            let body = self.body(&mut g, x, false)?;
+            let q = self.q(&mut g, body)?;
+            let codes = g.concat_features(q.cat, q.mu)?;
+            let outputs = BTreeMap::from([("codes", g.output("codes", codes))]);
+            return Ok(Built { graph: g, outputs });
+        }
+        let train = kind == GraphKind::Train;
+        // The generator's input, drawn on the GPU every step.
+        let noise = g.normal(&[batch, self.noise], seed);
+        let u = g.uniform(&[batch, self.continuous], seed);
+        let u2 = g.scale(u, 2.0);
+        let c_cont = g.unary(Unary::AddScalar(-1.0), u2);
+        let (one_hot, labels) = self.stratified_categories(batch);
+        let c_cat = g.constant("c_cat", &[batch, self.categories], one_hot)?;
+        let c_labels = g.constant_u32("c_labels", &[batch], &labels)?;
+        let nc = g.concat_features(noise, c_cat)?;
+        let z = g.concat_features(nc, c_cont)?;
+        let fake_logits = self.generate(&mut g, z, train)?;
+        let fake = g.unary(Unary::Sigmoid, fake_logits);
+
+        // The discriminator's objective: real images to 1, generated ones (detached) to 0.
+        let real_body = self.body(&mut g, x, false)?;
+        let real_score = self.score(&mut g, real_body, false)?;
+        let fake_sg = g.detach(fake);
+        let fake_body = self.body(&mut g, fake_sg, false)?;
+        let fake_score = self.score(&mut g, fake_body, false)?;
+        let d_real = Self::bce_to(&mut g, real_score, 1.0, "ones")?;
+        let d_fake = Self::bce_to(&mut g, fake_score, 0.0, "zeros")?;
+        let d_loss = g.add(d_real, d_fake)?;
+        // The generator's: fool a frozen D, and let Q (on the frozen body) recover the codes.
+        let seen_body = self.body(&mut g, fake, true)?;
+        let seen_score = self.score(&mut g, seen_body, true)?;
+        let q = self.q(&mut g, seen_body)?;
+        let g_gan = Self::bce_to(&mut g, seen_score, 1.0, "ones_g")?;
+        let info_cat = g.softmax_xent(q.cat, c_labels)?;
+        let info_cont = Self::gaussian_nll(&mut g, c_cont, q.mu, q.logvar)?;
+        let cat_w = g.scale(info_cat, self.lambda_cat);
+        let cont_w = g.scale(info_cont, self.lambda_cont);
+        let info = g.add(cat_w, cont_w)?;
+        let g_loss = g.add(g_gan, info)?;
+        let per_image = g.add(d_loss, g_loss)?;
+        // Each player's objective per image, by name (the gradient test checks each player's
+        // parameters against its own objective).
+        g.names(&[("d_objective", d_loss), ("g_objective", g_loss)]);
+
+        let total = Self::sum(&mut g, per_image);
+        g.metric("loss", total)?;
+        for (name, t) in [
+            ("d_loss", d_loss),
+            ("g_loss", g_gan),
+            ("info_cat", info_cat),
+            ("info_cont", info_cont),
+        ] {
+            let s = Self::sum(&mut g, t);
+            g.metric(name, s)?;
+        }
+        // Mean D(x) and D(G(z)): how sure the discriminator is, as probabilities.
+        for (name, score) in [("d_of_x", real_score), ("d_of_g", fake_score)] {
+            let p = g.unary(Unary::Sigmoid, score);
+            let s = Self::sum(&mut g, p);
+            g.metric(name, s)?;
+        }
+        if train {
+            let mean = g.reduce(per_image, Axis::All, ReduceOp::Mean);
+            g.set_loss(mean)?;
+        }
+        Ok(Built {
+            graph: g,
+            outputs: BTreeMap::new(),
+        })
+    }
+}
+
+impl InfoGan {
+    /// Rows [noise | one-hot category | continuous] from the three parts' rows.
+    fn codes(&self, noise: &[f32], one_hot: &[f32], cont: &[f32]) -> Vec<f32> {
+        let n = noise.len() / self.noise;
+        (0..n)
+            .flat_map(|i| {
+                noise[i * self.noise..(i + 1) * self.noise]
+                    .iter()
+                    .chain(&one_hot[i * self.categories..(i + 1) * self.categories])
+                    .chain(&cont[i * self.continuous..(i + 1) * self.continuous])
+                    .copied()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
