@@ -113,3 +113,32 @@ fn detach_stops_the_gradient_and_keeps_the_values() {
     let frozen_vals = gpu.download::<f32>(p.buf_named("frozen").unwrap()).unwrap();
     assert_eq!(frozen_vals, b0, "detach is a view of its input");
 }
+
+/// One batch-norm layer (shared gamma and beta) applied to two batches, as a GAN's
+/// discriminator sees real and generated images: both uses accumulate into one gradient.
+/// Batch statistics only (no running statistics).
+#[test]
+fn batch_norm_shared_by_two_batches_without_running_stats() {
+    let mut r = rng();
+    let inputs = [
+        Input::uniform(&mut r, "a", &[4, 3, 2, 3], -2.0, 2.0),
+        Input::uniform(&mut r, "b", &[4, 3, 2, 3], -1.0, 3.0),
+        Input::uniform(&mut r, "gamma", &[3], 0.5, 1.5),
+        Input::uniform(&mut r, "beta", &[3], -0.5, 0.5),
+    ];
+    let cfg = BatchNorm {
+        track_running_stats: false,
+        ..BatchNorm::default()
+    };
+    check_op_gradients(
+        "batch_norm shared",
+        &mut r,
+        &inputs,
+        &|g, t| {
+            let ya = g.batch_norm(t[0], "bn", Some((t[2], t[3])), cfg)?;
+            let yb = g.batch_norm(t[1], "bn", Some((t[2], t[3])), cfg)?;
+            g.add(ya, yb)
+        },
+        &Check::default(),
+    );
+}

@@ -161,7 +161,7 @@ fn infogan_players_get_their_own_objectives_gradients() {
         &eval,
         "d_objective",
         &d,
-        &CHECK,
+        &PLAYER_CHECK,
     );
     check_directions(
         "infogan G, Q",
@@ -171,9 +171,15 @@ fn infogan_players_get_their_own_objectives_gradients() {
         &eval,
         "g_objective",
         &g,
-        &CHECK,
+        &PLAYER_CHECK,
     );
 }
+
+/// InfoGAN's discriminator normalises small batches (8) by their own statistics before a
+/// leaky ReLU, so moving any weight shifts every pre-activation of a channel and a step of
+/// 1e-3 crosses many kinks at once (d/dbeta of such a layer was off by ~10% at 1e-2 and
+/// exact at 1e-4 in isolation); smaller steps, with the f32 resolution allowance.
+const PLAYER_CHECK: Check = Check { h: 1e-4, ..CHECK };
 
 #[test]
 fn every_model_is_checked_here() {

@@ -30,6 +30,7 @@ fn every_model_loss_falls_over_its_first_50_steps() {
         let mut scratch = Vec::new();
         let mut per_step = Vec::new();
         let mut js = Vec::new();
+        let mut players = Vec::new();
         for idx in batches(&order, run.cfg.batch_size).take(50) {
             run.train.reset_metrics(gpu).unwrap();
             let lr = run.cfg.lr;
@@ -39,9 +40,30 @@ fn every_model_loss_falls_over_its_first_50_steps() {
             if let (Some(g), Some(l)) = (m.get("js_global"), m.get("js_local")) {
                 js.push((g + l) / idx.len() as f64);
             }
+            if let (Some(d), Some(q)) = (m.get("d_loss"), m.get("info_cat")) {
+                players.push((d / idx.len() as f64, q / idx.len() as f64));
+            }
         }
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let (first, last) = (mean(&per_step[..10]), mean(&per_step[40..]));
+        if !players.is_empty() {
+            // A GAN's total loss need not fall (the players pull against each other); what
+            // must happen early is that D learns to tell real from generated, and G and Q
+            // start to carry the category code (its cross-entropy leaves ln 10).
+            let d: Vec<f64> = players.iter().map(|p| p.0).collect();
+            let q: Vec<f64> = players.iter().map(|p| p.1).collect();
+            let (d_first, d_last, q_first, q_last) = (
+                mean(&d[..10]),
+                mean(&d[40..]),
+                mean(&q[..10]),
+                mean(&q[40..]),
+            );
+            assert!(
+                d_last < 0.9 * d_first && q_last < q_first - 0.01,
+                "{model}: D loss {d_first:.4} -> {d_last:.4}, category CE {q_first:.4} -> {q_last:.4}"
+            );
+            continue;
+        }
         if !js.is_empty() {
             // Deep InfoMax starts at the JS bound's chance value (both discriminators
             // guessing) and its loss falls slowly at first; what must move is the MI

@@ -7,8 +7,9 @@
 //!          draw of the uniform categorical: every batch holds each category equally often).
 //!   G:  fc 74 -> 1024, BN, ReLU; fc -> 128 (H/4)(W/4), reshape, BN, ReLU;
 //!       conv-transpose 4x4/2 (128 -> 64), BN, ReLU; conv-transpose 4x4/2 (64 -> c) -> logits
-//!   D body: conv 4x4/2 (c -> 64), lReLU 0.1; conv 4x4/2 (64 -> 128), lReLU; fc -> 1024, lReLU
-//!   D head: fc 1024 -> 1;  Q head: fc 1024 -> 128, lReLU; fc -> 10 (category logits),
+//!   D body: conv 4x4/2 (c -> 64), lReLU 0.1; conv 4x4/2 (64 -> 128), BN, lReLU;
+//!           fc -> 1024, BN, lReLU
+//!   D head: fc 1024 -> 1;  Q head: fc 1024 -> 128, BN, lReLU; fc -> 10 (category logits),
 //!           fc -> 2 (means of c_cont), fc -> 2 (their log-variances)
 //!   loss_D = BCE(D(x), 1) + BCE(D(sg G(z)), 0)
 //!   loss_G = BCE(D'(G(z)), 1) + lambda_cat CE(Q'(G(z)), c_cat) + lambda_cont NLL(c_cont | Q'(G(z)))
@@ -16,9 +17,12 @@
 //! sg is stop-gradient (detach); D' is D with its parameters detached and Q' the Q head on D's
 //! detached body. So one backward pass of loss_D + loss_G gives D's parameters loss_D's
 //! gradient only and G's and Q's head loss_G's only, and both players take their Adam step at
-//! once (simultaneous gradient descent). The discriminator has no batch norm (the paper's has):
+//! once (simultaneous gradient descent), G and Q at 5x D's learning rate (1e-3 vs 2e-4, the
+//! paper's). The discriminator keeps no running batch-norm statistics:
 //! it sees real and generated batches in separate passes, and one set of running statistics
-//! updated by all of them would describe neither.
+//! updated by all of them would describe neither. So D's and Q's batch norms (as in the paper:
+//! after D's second conv and fc, and in Q's head) always normalise by the statistics of the
+//! batch at hand, in training and evaluation alike (PyTorch's track_running_stats=False).
 //! Widths are the paper's halves by default (32, 64, fc 512) to fit a CPU adapter; the paper's
 //! (64, 128, fc 1024) are a config away.
 //! Shapes (MNIST): x, G(z) [B, 1, 28, 28]; z [B, 74]; D body [B, 512]; scores [B, 1];
@@ -53,6 +57,8 @@ pub struct InfoGan {
     pub q_hidden: usize,
     pub lambda_cat: f32,
     pub lambda_cont: f32,
+    /// Batch norm in D's body and Q's head (always on batch statistics: see the header).
+    pub d_batch_norm: bool,
 }
 
 impl Default for InfoGan {
@@ -67,6 +73,7 @@ impl Default for InfoGan {
             q_hidden: 128,
             lambda_cat: 1.0,
             lambda_cont: 0.1,
+            d_batch_norm: true,
         }
     }
 }
@@ -153,11 +160,32 @@ impl InfoGan {
         let w2 = Self::p(g, "discriminator.conv2.weight", &[c2, c1, 4, 4], f);
         let b2 = Self::p(g, "discriminator.conv2.bias", &[c2], f);
         let h1 = g.conv2d(images, w1, Some(b1), 2, 1, Act::LeakyRelu(SLOPE))?;
-        let h2 = g.conv2d(h1, w2, Some(b2), 2, 1, Act::LeakyRelu(SLOPE))?;
+        let h2 = match self.d_batch_norm {
+            false => g.conv2d(h1, w2, Some(b2), 2, 1, Act::LeakyRelu(SLOPE))?,
+            true => {
+                let h2 = g.conv2d(h1, w2, Some(b2), 2, 1, Act::None)?;
+                self.batch_norm(g, h2, "discriminator.bn2", c2, f)?
+            }
+        };
         let batch = g.shape(images)[0];
         let flat = g.reshape(h2, &[batch, self.flat()])?;
         let h3 = self.fc(g, flat, "discriminator.fc", (self.flat(), self.hidden), f)?;
-        Ok(g.leaky_relu(h3, SLOPE))
+        match self.d_batch_norm {
+            true => self.batch_norm(g, h3, "discriminator.bn3", self.hidden, f),
+            false => Ok(g.leaky_relu(h3, SLOPE)),
+        }
+    }
+
+    /// D's or Q's batch norm on batch statistics (no running ones), then leaky ReLU.
+    fn batch_norm(&self, g: &mut Graph, x: T, name: &str, c: usize, frozen: bool) -> Result<T> {
+        let gamma = Self::p(g, &format!("{name}.weight"), &[c], frozen);
+        let beta = Self::p(g, &format!("{name}.bias"), &[c], frozen);
+        let cfg = BatchNorm {
+            track_running_stats: false,
+            ..BatchNorm::default()
+        };
+        let y = g.batch_norm(x, name, Some((gamma, beta)), cfg)?;
+        Ok(g.leaky_relu(y, SLOPE))
     }
 
     /// D's real-vs-generated logit [B, 1] from body features.
@@ -168,7 +196,10 @@ impl InfoGan {
     /// Q's head on body features (always learning).
     fn q(&self, g: &mut Graph, body: T) -> Result<QHead> {
         let h = self.fc(g, body, "q.fc", (self.hidden, self.q_hidden), false)?;
-        let h = g.leaky_relu(h, SLOPE);
+        let h = match self.d_batch_norm {
+            true => self.batch_norm(g, h, "q.bn", self.q_hidden, false)?,
+            false => g.leaky_relu(h, SLOPE),
+        };
         let (k, c) = (self.categories, self.continuous);
         Ok(QHead {
             cat: self.fc(g, h, "q.cat", (self.q_hidden, k), false)?,
@@ -231,9 +262,20 @@ impl Model for InfoGan {
         specs.extend(conv_transpose2d_specs("generator.deconv2", c1, c0, 4));
         specs.extend(conv2d_specs("discriminator.conv1", c0, c1, 4));
         specs.extend(conv2d_specs("discriminator.conv2", c1, c2, 4));
+        let bn = self.d_batch_norm;
+        let d_bn = |name: &str, c: usize| batch_norm_specs(name, c).0;
+        if bn {
+            specs.extend(d_bn("discriminator.bn2", c2));
+        }
         specs.extend(linear_specs("discriminator.fc", self.flat(), self.hidden));
+        if bn {
+            specs.extend(d_bn("discriminator.bn3", self.hidden));
+        }
         specs.extend(linear_specs("discriminator.out", self.hidden, 1));
         specs.extend(linear_specs("q.fc", self.hidden, self.q_hidden));
+        if bn {
+            specs.extend(d_bn("q.bn", self.q_hidden));
+        }
         specs.extend(linear_specs("q.cat", self.q_hidden, k));
         specs.extend(linear_specs("q.mu", self.q_hidden, c));
         specs.extend(linear_specs("q.logvar", self.q_hidden, c));
@@ -242,16 +284,35 @@ impl Model for InfoGan {
 
     fn state(&self) -> Vec<ParamSpec> {
         let [c1, c2] = self.widths;
-        [
+        let mut state = [
             batch_norm_specs("generator.bn1", self.hidden).1,
             batch_norm_specs("generator.bn2", c2).1,
             batch_norm_specs("generator.bn3", c1).1,
         ]
-        .concat()
+        .concat();
+        if self.d_batch_norm {
+            // Declared because every batch-norm layer has them; never updated nor read here.
+            for (name, c) in [
+                ("discriminator.bn2", c2),
+                ("discriminator.bn3", self.hidden),
+                ("q.bn", self.q_hidden),
+            ] {
+                state.extend(batch_norm_specs(name, c).1);
+            }
+        }
+        state
     }
 
     fn latent_dim(&self) -> usize {
         self.code_dim()
+    }
+
+    /// The paper's rates: generator and Q at 1e-3, discriminator at 2e-4 (the run's --lr).
+    fn lr_multiplier(&self, name: &str) -> f64 {
+        match name.starts_with("discriminator.") {
+            true => 1.0,
+            false => 5.0,
+        }
     }
 
     fn categorical_code(&self) -> Option<usize> {

@@ -74,6 +74,11 @@ pub trait Model {
     fn code_grids(&self, _seed: u64) -> Option<Vec<(String, Vec<f32>)>> {
         None
     }
+    /// The factor on the learning rate for parameter `name`: players of a game may learn at
+    /// different rates (InfoGAN's generator and Q head at 5x the discriminator's).
+    fn lr_multiplier(&self, _name: &str) -> f64 {
+        1.0
+    }
     /// Some(K) when the first K columns of the Encode codes are logits of a categorical code
     /// learned without labels (InfoGAN): its accuracy as a classifier under the best
     /// assignment of categories to labels is then reported.

@@ -188,6 +188,11 @@ impl ParamStore {
         Ok(e)
     }
 
+    /// Where parameter `name` starts in the arena (elements), if it is declared.
+    pub fn offset(&self, name: &str) -> Option<usize> {
+        self.entries.get(name).map(|e| e.offset)
+    }
+
     pub fn param_view(&self, gpu: &Gpu, name: &str, shape: &[usize]) -> Result<Buf> {
         let e = self.entry(name, shape)?;
         gpu.view(&self.params, e.offset, shape.iter().product())

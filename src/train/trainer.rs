@@ -80,10 +80,11 @@ pub struct Run {
     pub train: Compiled,
     pub eval: Compiled,
     pub decode: Option<Compiled>,
-    adam: Adam,
+    /// One Adam update per run of parameters sharing a learning-rate multiplier (a single
+    /// one over the whole arena unless the model asks for more).
+    adam: Vec<AdamGroup>,
     m: crate::Buf,
     v: crate::Buf,
-    adam_step: crate::Dispatch,
     /// The weight average evaluation and checkpoints use, when the config asks for one.
     ema: Option<Ema>,
     /// Optimizer steps taken so far (the global step).
@@ -124,10 +125,8 @@ impl Run {
             false => None,
         };
         let n = store.params.len();
-        let mut adam = Adam::new(n, cfg.lr);
-        adam.betas.0 = cfg.beta1;
         let (m, v) = (gpu.zeros(n, DType::F32)?, gpu.zeros(n, DType::F32)?);
-        let adam_step = adam.dispatch(gpu, &store.params, &store.grads, &m, &v)?;
+        let adam = AdamGroup::build(gpu, model.as_ref(), &store, &m, &v, cfg.beta1)?;
         let ema = match cfg.ema_decay > 0.0 {
             true => Some(Ema::new(gpu, &store, cfg.ema_decay)?),
             false => None,
@@ -142,7 +141,6 @@ impl Run {
             adam,
             m,
             v,
-            adam_step,
             ema,
             step: 0,
         })
@@ -236,13 +234,70 @@ impl Run {
         lr: f64,
     ) -> Result<()> {
         self.train.load_batch(gpu, &data.train, idx, scratch)?;
-        self.adam.lr = lr;
-        gpu.set_params(&self.adam_step, &self.adam.params_at(self.step as u32 + 1));
-        let mut tail = vec![&self.adam_step];
+        for group in &mut self.adam {
+            group.adam.lr = lr * group.multiplier;
+            gpu.set_params(&group.step, &group.adam.params_at(self.step as u32 + 1));
+        }
+        let mut tail: Vec<&crate::Dispatch> = self.adam.iter().map(|g| &g.step).collect();
         tail.extend(self.ema.as_ref().map(|e| &e.update));
         self.train.program.step(gpu, self.step, &tail)?;
         self.step += 1;
         Ok(())
+    }
+}
+
+/// Adam over one contiguous range of the parameter arena (and of its moments).
+struct AdamGroup {
+    adam: Adam,
+    multiplier: f64,
+    step: crate::Dispatch,
+}
+
+impl AdamGroup {
+    /// Split the arena into runs of consecutive parameters with the same learning-rate
+    /// multiplier; each run (with the alignment gaps inside it, whose gradients stay 0) gets
+    /// its own update over views of p, g, m and v.
+    fn build(
+        gpu: &Gpu,
+        model: &dyn Model,
+        store: &ParamStore,
+        m: &crate::Buf,
+        v: &crate::Buf,
+        beta1: f64,
+    ) -> Result<Vec<AdamGroup>> {
+        let mut runs: Vec<(usize, f64)> = Vec::new(); // (start offset, multiplier)
+        for name in store.names() {
+            let mult = model.lr_multiplier(name);
+            if runs.last().is_none_or(|r| r.1 != mult) {
+                let start = store.offset(name).unwrap_or(0);
+                runs.push((if runs.is_empty() { 0 } else { start }, mult));
+            }
+        }
+        if runs.is_empty() {
+            runs.push((0, 1.0));
+        }
+        let total = store.params.len();
+        (0..runs.len())
+            .map(|i| {
+                let (start, multiplier) = runs[i];
+                let end = runs.get(i + 1).map_or(total, |r| r.0);
+                let view = |b: &crate::Buf| gpu.view(b, start, end - start);
+                let mut adam = Adam::new(end - start, 0.0);
+                adam.betas.0 = beta1;
+                let step = adam.dispatch(
+                    gpu,
+                    &view(&store.params)?,
+                    &view(&store.grads)?,
+                    &view(m)?,
+                    &view(v)?,
+                )?;
+                Ok(AdamGroup {
+                    adam,
+                    multiplier,
+                    step,
+                })
+            })
+            .collect()
     }
 }
 

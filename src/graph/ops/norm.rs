@@ -23,6 +23,9 @@ pub struct BatchNorm {
     pub momentum: f32,
     /// true: normalise by batch statistics and update the running ones; false: eval mode.
     pub train: bool,
+    /// false: always batch statistics, running ones never updated (PyTorch's
+    /// track_running_stats=False), for a layer that sees batches of different kinds.
+    pub track_running_stats: bool,
 }
 
 impl Default for BatchNorm {
@@ -31,6 +34,7 @@ impl Default for BatchNorm {
             eps: 1e-5,
             momentum: 0.1,
             train: true,
+            track_running_stats: true,
         }
     }
 }
@@ -101,7 +105,7 @@ pub(crate) fn bn_forward(lw: &mut Lowering, n: &Node, cfg: BatchNorm) -> Result<
     let (y, mean, var, rstd) = (n.outputs[0], n.outputs[1], n.outputs[2], n.outputs[3]);
     let mut reads = vec![x];
     reads.extend(affine.iter().flat_map(|(g, b)| [*g, *b]));
-    if !cfg.train {
+    if !cfg.train && cfg.track_running_stats {
         reads.extend([rm, rv]);
         lw.emit(Instr::new(
             "batch norm (eval)",
@@ -145,6 +149,9 @@ pub(crate) fn bn_forward(lw: &mut Lowering, n: &Node, cfg: BatchNorm) -> Result<
             b(y),
         ))
     }));
+    if !cfg.track_running_stats {
+        return Ok(());
+    }
     lw.emit(Instr::new(
         "batch norm running update",
         &[mean, var, rm, rv],
@@ -198,7 +205,9 @@ pub(crate) fn bn_backward(lw: &mut Lowering, n: &Node, cfg: BatchNorm) -> Result
     );
     let mut reads = vec![x, dy];
     let mut writes = vec![dx, scratch];
-    match cfg.train {
+    // Batch statistics in training mode, and always without running statistics.
+    let batch_stats = cfg.train || !cfg.track_running_stats;
+    match batch_stats {
         true => reads.extend([mean, rstd]),
         false => reads.extend([rm, rv]),
     }
@@ -206,13 +215,12 @@ pub(crate) fn bn_backward(lw: &mut Lowering, n: &Node, cfg: BatchNorm) -> Result
         reads.push(g);
         writes.extend([dg, db]);
     }
-    let train = cfg.train;
     lw.emit(Instr::new(
         "batch norm backward",
         &reads,
         &writes,
         move |gpu, b| {
-            let stats = match train {
+            let stats = match batch_stats {
                 true => Stats::Batch {
                     mean: b(mean),
                     rstd: b(rstd),
