@@ -9,13 +9,13 @@
 //! Shapes (MNIST): x, logits [B, 1, 28, 28]; h1 [B, 32, 14, 14]; h2 [B, 64, 7, 7];
 //! mu, logvar, z [B, 20].
 
-use std::collections::BTreeMap;
-
 use crate::graph::{Graph, T};
 use crate::kernels::conv::Act;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
-use crate::models::{decode_graph, finish_reconstruction, linear_params, Built, GraphKind, Model};
+use crate::models::{
+    decode_graph, finish_encode, finish_reconstruction, linear_params, Built, GraphKind, Model,
+};
 use crate::nn::params::{conv2d_specs, conv_transpose2d_specs, linear_specs, ParamSpec};
 use crate::Result;
 
@@ -126,14 +126,12 @@ impl Model for ConvVae {
             return decode_graph(batch, self.latent, |g, z| self.decode(g, z));
         }
         let mut g = Graph::new();
-        let mut outputs = BTreeMap::new();
         let [c, h, w] = self.image;
         let x = g.input("x", &[batch, c, h, w]);
         let (mu, logvar) = self.encode(&mut g, x)?;
         if kind == GraphKind::Encode {
             // The code is the posterior mean.
-            outputs.insert("codes", g.output("codes", mu));
-            return Ok(Built { graph: g, outputs });
+            return Ok(finish_encode(g, mu, Some(logvar)));
         }
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
         let logits = self.decode(&mut g, z)?;

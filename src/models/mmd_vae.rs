@@ -8,14 +8,12 @@
 //! batch-level term (V-statistic, Gaussian kernel exp(-||x - y||^2 / D)).
 //! Shapes: x [B, 784]; h [B, 400]; mu, logvar, z, z_prior [B, D]; logits [B, 784].
 
-use std::collections::BTreeMap;
-
 use crate::graph::ops::pairwise::gaussian_kernel;
 use crate::graph::Graph;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
 use crate::models::vae::Vae;
-use crate::models::{finish_reconstruction, linear_params, Built, GraphKind, Model};
+use crate::models::{finish_encode, finish_reconstruction, linear_params, Built, GraphKind, Model};
 use crate::nn::params::ParamSpec;
 use crate::Result;
 
@@ -63,7 +61,6 @@ impl Model for MmdVae {
         }
         let (input, hidden, d) = (self.vae.input, self.vae.hidden, self.vae.latent);
         let mut g = Graph::new();
-        let mut outputs = BTreeMap::new();
         let x = g.input("x", &[batch, input]);
         let (w1, b1) = linear_params(&mut g, "fc1", input, hidden);
         let (w21, b21) = linear_params(&mut g, "fc21", hidden, d);
@@ -73,8 +70,7 @@ impl Model for MmdVae {
         let logvar = g.linear(h, w22, b22, false)?;
         if kind == GraphKind::Encode {
             // The code is the posterior mean.
-            outputs.insert("codes", g.output("codes", mu));
-            return Ok(Built { graph: g, outputs });
+            return Ok(finish_encode(g, mu, Some(logvar)));
         }
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
         let logits = self.vae.decode(&mut g, z)?;

@@ -6,7 +6,8 @@
 //! representation evaluation), all sharing one `ParamStore`.
 //! Inputs by name: "x" [B, P] pixels in [0, 1] (P = C * H * W of the dataset's images, each
 //! CHW; 784 for MNIST); "labels" [B] u32; "z" [B, D] codes.
-//! Encode graphs output "codes" [B, D].
+//! Encode graphs output "codes" [B, D] and, for a Gaussian posterior, "logvar" [B, D]
+//! (`finish_encode`).
 
 use std::collections::BTreeMap;
 
@@ -171,4 +172,15 @@ pub(crate) fn finish_reconstruction(
         outputs.insert("mu", g.output("mu", mu));
     }
     Ok(Built { graph: g, outputs })
+}
+
+/// Finish an `Encode` graph: "codes" [B, D] (the deterministic code) and, for models with a
+/// Gaussian posterior q(z|x) = N(mu, sigma^2), "logvar" [B, D] = log sigma^2, from which the
+/// trainer's per-epoch diagnostics compute the KL to N(0, I) per latent dimension.
+pub(crate) fn finish_encode(mut g: Graph, codes: T, logvar: Option<T>) -> Built {
+    let mut outputs = BTreeMap::from([("codes", g.output("codes", codes))]);
+    if let Some(lv) = logvar {
+        outputs.insert("logvar", g.output("logvar", lv));
+    }
+    Built { graph: g, outputs }
 }
