@@ -23,7 +23,9 @@ fn config(model: &str, out: &std::path::Path, data: &std::path::Path) -> TrainCo
 fn every_model_loss_falls_over_its_first_50_steps() {
     let gpu = gpu();
     let data = mnist::load(&mnist::default_dir()).unwrap();
-    for model in NAMES {
+    // mmd-vae-ref is mmd-vae's graph at the reference's widths (its gradients are checked in
+    // model_gradients.rs); 50 steps of it take minutes on a CPU adapter.
+    for model in NAMES.into_iter().filter(|&m| m != "mmd-vae-ref") {
         let dir = tempfile::tempdir().unwrap();
         let mut run = Run::new(gpu, config(model, dir.path(), &mnist::default_dir())).unwrap();
         let order = epoch_order(data.train.len(), 1, 0);

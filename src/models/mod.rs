@@ -73,7 +73,17 @@ pub trait Model {
 }
 
 /// Every model the command line knows.
-pub const NAMES: [&str; 7] = ["vae", "vib", "bn-vae", "eae", "mmd-vae", "conv-vae", "dim"];
+pub const NAMES: [&str; 9] = [
+    "vae",
+    "vib",
+    "bn-vae",
+    "eae",
+    "mmd-vae",
+    "mmd-vae-mlp",
+    "mmd-vae-ref",
+    "conv-vae",
+    "dim",
+];
 
 /// The model called `name` on the command line, for images of `shape`.
 pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
@@ -101,17 +111,14 @@ pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
                 ..d
             }))
         }
-        "mmd-vae" => {
-            let d = mmd_vae::MmdVae::default();
-            Ok(Box::new(mmd_vae::MmdVae {
-                vae: Vae {
-                    input: shape.pixels(),
-                    ..d.vae
-                },
-                ..d
-            }))
-        }
-        "conv-vae" | "dim" if !shape.height.is_multiple_of(4) || !shape.width.is_multiple_of(4) => {
+        "mmd-vae-mlp" => Ok(Box::new(mmd_vae::MmdVae {
+            name: "mmd-vae-mlp",
+            net: mmd_vae::Net::Mlp(vae),
+            ..mmd_vae::MmdVae::default()
+        })),
+        "conv-vae" | "dim" | "mmd-vae" | "mmd-vae-ref"
+            if !shape.height.is_multiple_of(4) || !shape.width.is_multiple_of(4) =>
+        {
             Err(Error::Config(format!(
                 "{name} needs image sides divisible by 4 (two stride-2 stages), got {}x{}",
                 shape.height, shape.width
@@ -120,6 +127,15 @@ pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
         "conv-vae" => Ok(Box::new(conv_vae::ConvVae {
             image: [shape.channels, shape.height, shape.width],
             ..conv_vae::ConvVae::default()
+        })),
+        "mmd-vae" => Ok(Box::new(mmd_vae::MmdVae {
+            net: mmd_vae::Net::small_conv([shape.channels, shape.height, shape.width]),
+            ..mmd_vae::MmdVae::default()
+        })),
+        "mmd-vae-ref" => Ok(Box::new(mmd_vae::MmdVae {
+            name: "mmd-vae-ref",
+            net: mmd_vae::Net::reference_conv([shape.channels, shape.height, shape.width]),
+            ..mmd_vae::MmdVae::default()
         })),
         "dim" => Ok(Box::new(dim::Dim {
             image: [shape.channels, shape.height, shape.width],

@@ -81,8 +81,8 @@ impl TrainConfig {
                 ema_decay: 0.999,
                 ..base
             },
-            // InfoVAE's MMD-VAE: batch 200, Adam 1e-3.
-            "mmd-vae" => TrainConfig {
+            // InfoVAE's MMD-VAE: batch 200, Adam 1e-3 (both networks).
+            "mmd-vae" | "mmd-vae-mlp" | "mmd-vae-ref" => TrainConfig {
                 batch_size: 200,
                 ..base
             },
