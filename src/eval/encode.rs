@@ -91,7 +91,9 @@ pub fn encode_with(gpu: &Gpu, enc: &Compiled, split: &Split) -> Result<Encoded> 
             "encoding {n} images in batches of {batch}: both must be at least 1"
         )));
     }
-    let codes = enc.outputs["codes"];
+    let codes = *enc.outputs.get("codes").ok_or_else(|| {
+        Error::Config("encode_with needs a program from compile_encoder (no \"codes\")".into())
+    })?;
     let dim = enc.program.graph.shape(codes)[1];
     let logvar = enc.outputs.get("logvar").copied();
     let has_entropy = enc.metric_index(CODE_ENTROPY).is_some();
