@@ -13,8 +13,10 @@ use shadergrad::data::mnist;
 use shadergrad::eval::knn::{normalise_rows, vote};
 use shadergrad::eval::report::{self, ReprOptions};
 use shadergrad::eval::{
-    encode_split, knn, knn_with, linear_probe, Codes, Knn, KnnPlan, ProbeConfig,
+    compile_encoder, encode_split, encode_with, knn, knn_with, linear_probe, Codes, Knn, KnnPlan,
+    ProbeConfig,
 };
+use shadergrad::graph::ops::pairwise::{knn_entropy_const, LOG_FLOOR};
 use shadergrad::models;
 use shadergrad::train::commands;
 
@@ -341,6 +343,32 @@ fn every_model_encodes_deterministically_whatever_the_batch() {
         // The padded last batch and the batch size change nothing but rounding.
         assert_close(name, &a.values, &to_f64(&b.values), 1e-4, 1e-5);
         assert!(a.values.iter().any(|&v| v != 0.0), "{name}: all-zero codes");
+        // The diagnostics pass: Gaussian posteriors expose logvar; the GPU k-NN entropy of
+        // the 4 full batches of 8 (the padded fifth left out) against an f64 estimate.
+        let enc = compile_encoder(gpu, model.as_ref(), &store, 8).unwrap();
+        let e = encode_with(gpu, &enc, &split).unwrap();
+        assert_close(name, &e.codes.values, &to_f64(&a.values), 1e-6, 1e-7);
+        match (name, &e.logvar) {
+            ("eae", None) => {}
+            ("eae", Some(_)) => panic!("eae is deterministic: no logvar"),
+            (_, Some(lv)) => assert!(lv.len() == 37 * a.dim && lv.iter().all(|v| v.is_finite())),
+            (_, None) => panic!("{name}: a Gaussian posterior must expose logvar"),
+        }
+        let d = a.dim;
+        let host: f64 = (0..4)
+            .map(|b| {
+                let rows: Vec<f64> = to_f64(&a.values[b * 8 * d..(b + 1) * 8 * d]);
+                let (eps, _) = shadergrad::kernels::pairwise::cpu::knn(&rows, d, 1);
+                let logs: f64 = eps.iter().map(|&e| (e + LOG_FLOOR as f64).ln()).sum();
+                d as f64 / 8.0 * logs + knn_entropy_const(8, d, 1)
+            })
+            .sum::<f64>()
+            / 4.0;
+        let got = e.code_entropy.unwrap();
+        assert!(
+            (got - host).abs() <= 1e-3 * host.abs().max(1.0),
+            "{name}: code entropy {got} vs f64 {host}"
+        );
     }
 }
 

@@ -182,6 +182,16 @@ fn infogan_players_get_their_own_objectives_gradients() {
 const PLAYER_CHECK: Check = Check { h: 1e-4, ..CHECK };
 
 #[test]
+fn mmd_vae_mlp_gradients_match_central_differences() {
+    check_model("mmd-vae-mlp");
+}
+
+#[test]
+fn mmd_vae_ref_gradients_match_central_differences() {
+    check_model("mmd-vae-ref");
+}
+
+#[test]
 fn every_model_is_checked_here() {
     let here = include_str!("model_gradients.rs");
     for name in models::NAMES {

@@ -1,8 +1,16 @@
 //! A model's deterministic codes for a whole split, through its `Encode` graph (the posterior
-//! mean: mu for the VAE, BN-VAE's normalised and scaled mu, the VIB encoder's mean).
+//! mean: mu for the VAE, BN-VAE's normalised and scaled mu, the VIB encoder's mean), and the
+//! latent diagnostics that come with them: "logvar" for Gaussian posteriors and the
+//! Kozachenko-Leonenko k-NN entropy (k = 1) of each batch of codes, a GPU metric.
 //!
-//! Shapes: split images [N, P]; batches [B, P]; codes [N, D]. The graph's batch is fixed,
-//! so the last batch is padded by repeating its last image and the padded rows are dropped.
+//! The program is compiled once (`compile_encoder`) and reused: the trainer builds it in
+//! `Run::new` and runs it every epoch; `encode_split` compiles one for a single pass.
+//!
+//! Shapes: split images [N, P]; batches [B, P]; codes and logvar [N, D]. The graph's batch
+//! is fixed, so the last batch is padded by repeating its last image and the padded rows are
+//! dropped (and that batch's entropy, whose repeated rows are at distance 0, is left out).
+
+use std::cell::Cell;
 
 use crate::data::mnist::Split;
 use crate::eval::Codes;
@@ -10,6 +18,116 @@ use crate::models::{GraphKind, Model};
 use crate::nn::params::ParamStore;
 use crate::train::session::Compiled;
 use crate::{Error, Gpu, Result};
+
+/// The metric of the encoder program: the k-NN entropy estimate of a batch's codes (nats).
+pub const CODE_ENTROPY: &str = "code_entropy";
+
+thread_local! {
+    static COMPILES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many encoder programs `compile_encoder` has compiled on this thread (tests use it to
+/// check that training compiles its diagnostics program once, not once per epoch).
+pub fn encoder_compiles() -> usize {
+    COMPILES.with(Cell::get)
+}
+
+/// One pass of an encoder program over a split.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub codes: Codes,
+    /// [N, D] log sigma^2 of q(z|x), for models with a Gaussian posterior.
+    pub logvar: Option<Vec<f32>>,
+    /// The k-NN entropy of the codes, averaged over the full batches (None: batch < 2 or no
+    /// full batch).
+    pub code_entropy: Option<f64>,
+}
+
+/// `model`'s Encode graph for `batch` images per step, plus the metric CODE_ENTROPY (when
+/// batch >= 2: the k = 1 estimate needs another row), compiled against `store`.
+pub fn compile_encoder(
+    gpu: &Gpu,
+    model: &dyn Model,
+    store: &ParamStore,
+    batch: usize,
+) -> Result<Compiled> {
+    if !model.has_encoder() {
+        return Err(Error::Config(format!(
+            "model {} has no encoder; representation evaluation needs one",
+            model.name()
+        )));
+    }
+    let mut built = model.build(GraphKind::Encode, batch, 0)?;
+    let codes = *built.outputs.get("codes").ok_or_else(|| {
+        Error::Config(format!(
+            "model {}'s Encode graph has no \"codes\" output",
+            model.name()
+        ))
+    })?;
+    let g = &mut built.graph;
+    match g.shape(codes) {
+        [b, _] if *b == batch => {}
+        s => {
+            return Err(Error::Shape(format!(
+                "model {}'s codes are {s:?}, expected [{batch}, D]",
+                model.name()
+            )))
+        }
+    }
+    if batch >= 2 {
+        let h = g.knn_entropy(codes, 1)?;
+        g.metric(CODE_ENTROPY, h)?;
+    }
+    let enc = Compiled::from_built(gpu, built, store, false, batch)?;
+    COMPILES.with(|c| c.set(c.get() + 1));
+    Ok(enc)
+}
+
+/// Run the encoder program `enc` over every image of `split` in order.
+pub fn encode_with(gpu: &Gpu, enc: &Compiled, split: &Split) -> Result<Encoded> {
+    let (n, batch) = (split.len(), enc.batch);
+    if n == 0 || batch == 0 {
+        return Err(Error::Config(format!(
+            "encoding {n} images in batches of {batch}: both must be at least 1"
+        )));
+    }
+    let codes = *enc.outputs.get("codes").ok_or_else(|| {
+        Error::Config("encode_with needs a program from compile_encoder (no \"codes\")".into())
+    })?;
+    let dim = enc.program.graph.shape(codes)[1];
+    let logvar = enc.outputs.get("logvar").copied();
+    let has_entropy = enc.metric_index(CODE_ENTROPY).is_some();
+    let mut values = Vec::with_capacity(n * dim);
+    let mut logvars = logvar.map(|_| Vec::with_capacity(n * dim));
+    let (mut full, mut entropy_sum) = (0usize, None);
+    let mut scratch = Vec::new();
+    enc.reset_metrics(gpu)?;
+    for b0 in (0..n).step_by(batch) {
+        let rows = batch.min(n - b0);
+        if rows < batch && has_entropy {
+            // The padded last batch: take the full batches' entropy sum before it runs.
+            entropy_sum = Some(enc.metrics(gpu)?[CODE_ENTROPY]);
+        }
+        let idx: Vec<u32> = (0..batch).map(|i| (b0 + i.min(rows - 1)) as u32).collect();
+        enc.load_batch(gpu, split, &idx, &mut scratch)?;
+        enc.program.step(gpu, 0, &[])?;
+        let out: Vec<f32> = gpu.download(enc.program.buf(codes)?)?;
+        values.extend_from_slice(&out[..rows * dim]);
+        if let (Some(t), Some(acc)) = (logvar, logvars.as_mut()) {
+            let out: Vec<f32> = gpu.download(enc.program.buf(t)?)?;
+            acc.extend_from_slice(&out[..rows * dim]);
+        }
+        full += (rows == batch) as usize;
+    }
+    if has_entropy && entropy_sum.is_none() {
+        entropy_sum = Some(enc.metrics(gpu)?[CODE_ENTROPY]);
+    }
+    Ok(Encoded {
+        codes: Codes::new(values, dim, split.labels.clone())?,
+        logvar: logvars,
+        code_entropy: entropy_sum.filter(|_| full > 0).map(|s| s / full as f64),
+    })
+}
 
 /// The codes of every image of `split` in order, `batch` images per step.
 pub fn encode_split(
@@ -19,44 +137,12 @@ pub fn encode_split(
     split: &Split,
     batch: usize,
 ) -> Result<Codes> {
-    if !model.has_encoder() {
-        return Err(Error::Config(format!(
-            "model {} has no encoder; representation evaluation needs one",
-            model.name()
-        )));
-    }
     let n = split.len();
     if n == 0 || batch == 0 {
         return Err(Error::Config(format!(
             "encoding {n} images in batches of {batch}: both must be at least 1"
         )));
     }
-    let batch = batch.min(n);
-    let enc = Compiled::new(gpu, model, store, GraphKind::Encode, batch, 0)?;
-    let codes = *enc.outputs.get("codes").ok_or_else(|| {
-        Error::Config(format!(
-            "model {}'s Encode graph has no \"codes\" output",
-            model.name()
-        ))
-    })?;
-    let dim = match enc.program.graph.shape(codes) {
-        [b, d] if *b == batch => *d,
-        s => {
-            return Err(Error::Shape(format!(
-                "model {}'s codes are {s:?}, expected [{batch}, D]",
-                model.name()
-            )))
-        }
-    };
-    let mut values = Vec::with_capacity(n * dim);
-    let mut scratch = Vec::new();
-    for b0 in (0..n).step_by(batch) {
-        let rows = batch.min(n - b0);
-        let idx: Vec<u32> = (0..batch).map(|i| (b0 + i.min(rows - 1)) as u32).collect();
-        enc.load_batch(gpu, split, &idx, &mut scratch)?;
-        enc.program.step(gpu, 0, &[])?;
-        let out: Vec<f32> = gpu.download(enc.program.buf(codes)?)?;
-        values.extend_from_slice(&out[..rows * dim]);
-    }
-    Codes::new(values, dim, split.labels.clone())
+    let enc = compile_encoder(gpu, model, store, batch.min(n))?;
+    Ok(encode_with(gpu, &enc, split)?.codes)
 }

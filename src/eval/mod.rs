@@ -4,8 +4,9 @@
 //!
 //! Shapes: codes [N, D] row-major with labels [N]; k-NN indices [Q, k] into the reference set.
 //!
-//! Parts: `assign` (an unsupervised categorical code's accuracy), `knn` (chunked cosine similarity + GPU top-k), `probe` (linear probe), `encode`
-//! (a model's deterministic codes for a split), `report` (the `eval` command's table and
+//! Parts: `assign` (an unsupervised categorical code's accuracy), `knn` (chunked cosine
+//! similarity + GPU top-k), `probe` (linear probe), `encode` (a model's deterministic codes
+//! for a split, with the latent diagnostics), `report` (the `eval` command's table and
 //! retrieval.png).
 
 use crate::data::dataset::Split;
@@ -17,7 +18,7 @@ pub mod knn;
 pub mod probe;
 pub mod report;
 
-pub use encode::encode_split;
+pub use encode::{compile_encoder, encode_split, encode_with, Encoded};
 pub use knn::{knn, knn_with, Knn, KnnPlan};
 pub use probe::{linear_probe, linear_probe_with, Probe, ProbeConfig};
 
@@ -142,4 +143,26 @@ pub fn active_units(codes: &Codes, threshold: f64) -> usize {
             var > threshold
         })
         .count()
+}
+
+/// KL(q(z_j|x) || N(0, 1)) per latent dimension j, averaged over the rows of `mu` [N, D]
+/// with `logvar` [N, D] = log sigma^2: 0.5 (mu^2 + sigma^2 - 1 - log sigma^2), written with
+/// exp_m1 so dimensions near the prior (logvar ~ 0) keep their precision. Summed over j it is
+/// the mean KL term of the ELBO. f64 on the host: one pass over N x D values.
+pub fn kl_per_dim(mu: &Codes, logvar: &[f32]) -> Result<Vec<f64>> {
+    let (n, d) = (mu.len(), mu.dim);
+    if logvar.len() != n * d || n == 0 {
+        return Err(Error::Shape(format!(
+            "kl_per_dim: {} log-variances for {n} codes of D = {d}; need N x D with N >= 1",
+            logvar.len()
+        )));
+    }
+    let mut kl = vec![0.0f64; d];
+    for (m, lv) in mu.values.chunks(d).zip(logvar.chunks(d)) {
+        for ((acc, &m), &lv) in kl.iter_mut().zip(m).zip(lv) {
+            let (m, lv) = (m as f64, lv as f64);
+            *acc += 0.5 * (m * m + lv.exp_m1() - lv);
+        }
+    }
+    Ok(kl.into_iter().map(|k| k / n as f64).collect())
 }

@@ -17,7 +17,7 @@ use crate::kernels::elementwise::Unary;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
 use crate::models::vae::Vae;
-use crate::models::{linear_params, Built, GraphKind, Model};
+use crate::models::{finish_encode, linear_params, Built, GraphKind, Model};
 use crate::nn::params::{Init, ParamSpec};
 use crate::Result;
 
@@ -105,12 +105,11 @@ impl Model for BnVae {
             ..BatchNorm::default()
         };
         let mu = g.batch_norm(mu_raw, "mu_bn", Some((gamma_mu, zero)), bn)?;
+        let logvar = g.batch_norm(lv_raw, "logvar_bn", Some((gamma_sigma, zero)), bn)?;
         if kind == GraphKind::Encode {
             // The code is the normalised and scaled posterior mean (running statistics).
-            outputs.insert("codes", g.output("codes", mu));
-            return Ok(Built { graph: g, outputs });
+            return Ok(finish_encode(g, mu, Some(logvar)));
         }
-        let logvar = g.batch_norm(lv_raw, "logvar_bn", Some((gamma_sigma, zero)), bn)?;
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
         let logits = self.vae.decode(&mut g, z)?;
         let rec = g.bce_with_logits(logits, x)?;

@@ -1,5 +1,7 @@
 //! A DCGAN-style convolutional VAE: strided convolutions down, transposed convolutions up, the
 //! same loss and outputs as the MLP VAE (`vae.rs`). Image sides must be divisible by 4.
+//! Its encoder and decoder (`encode`, `decode`, any widths) are also the convolutional
+//! InfoVAE's (`mmd_vae.rs`).
 //!
 //!   encoder: conv 4x4/2 (c -> 32), leaky ReLU 0.2; conv 4x4/2 (32 -> 64), leaky ReLU 0.2;
 //!            flatten; fc 64 (H/4) (W/4) -> 256, ReLU; fc -> mu [20], fc -> logvar [20]
@@ -9,13 +11,13 @@
 //! Shapes (MNIST): x, logits [B, 1, 28, 28]; h1 [B, 32, 14, 14]; h2 [B, 64, 7, 7];
 //! mu, logvar, z [B, 20].
 
-use std::collections::BTreeMap;
-
 use crate::graph::{Graph, T};
 use crate::kernels::conv::Act;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
-use crate::models::{decode_graph, finish_reconstruction, linear_params, Built, GraphKind, Model};
+use crate::models::{
+    decode_graph, finish_encode, finish_reconstruction, linear_params, Built, GraphKind, Model,
+};
 use crate::nn::params::{conv2d_specs, conv_transpose2d_specs, linear_specs, ParamSpec};
 use crate::Result;
 
@@ -26,6 +28,8 @@ pub struct ConvVae {
     pub widths: [usize; 2],
     pub hidden: usize,
     pub latent: usize,
+    /// Negative slope of the leaky ReLUs after the two encoder convolutions.
+    pub slope: f32,
 }
 
 impl Default for ConvVae {
@@ -35,11 +39,10 @@ impl Default for ConvVae {
             widths: [32, 64],
             hidden: 256,
             latent: 20,
+            slope: 0.2,
         }
     }
 }
-
-const SLOPE: f32 = 0.2;
 
 impl ConvVae {
     /// The inner feature map's (height, width).
@@ -63,13 +66,19 @@ impl ConvVae {
         (w, g.param(&format!("{name}.bias"), &[out]))
     }
 
+    /// The input "x" [B, c, H, W] of a `batch`-image graph.
+    pub(crate) fn input(&self, g: &mut Graph, batch: usize) -> T {
+        let [c, h, w] = self.image;
+        g.input("x", &[batch, c, h, w])
+    }
+
     /// (mu, logvar) of q(z | x).
-    fn encode(&self, g: &mut Graph, x: T) -> Result<(T, T)> {
+    pub(crate) fn encode(&self, g: &mut Graph, x: T) -> Result<(T, T)> {
         let [c1, c2] = self.widths;
         let (w1, b1) = Self::conv(g, "conv1", [c1, self.image[0], 4, 4]);
         let (w2, b2) = Self::conv(g, "conv2", [c2, c1, 4, 4]);
-        let h1 = g.conv2d(x, w1, Some(b1), 2, 1, Act::LeakyRelu(SLOPE))?;
-        let h2 = g.conv2d(h1, w2, Some(b2), 2, 1, Act::LeakyRelu(SLOPE))?;
+        let h1 = g.conv2d(x, w1, Some(b1), 2, 1, Act::LeakyRelu(self.slope))?;
+        let h2 = g.conv2d(h1, w2, Some(b2), 2, 1, Act::LeakyRelu(self.slope))?;
         let batch = g.shape(x)[0];
         let flat = g.reshape(h2, &[batch, self.flat()])?;
         let (wf, bf) = linear_params(g, "fc1", self.flat(), self.hidden);
@@ -79,8 +88,8 @@ impl ConvVae {
         Ok((g.linear(h, wm, bm, false)?, g.linear(h, wv, bv, false)?))
     }
 
-    /// z [B, D] -> logits [B, c, 28, 28].
-    fn decode(&self, g: &mut Graph, z: T) -> Result<T> {
+    /// z [B, D] -> logits [B, c, H, W].
+    pub(crate) fn decode(&self, g: &mut Graph, z: T) -> Result<T> {
         let [c1, c2] = self.widths;
         let (w3, b3) = linear_params(g, "fc3", self.latent, self.hidden);
         let (w4, b4) = linear_params(g, "fc4", self.hidden, self.flat());
@@ -126,14 +135,11 @@ impl Model for ConvVae {
             return decode_graph(batch, self.latent, |g, z| self.decode(g, z));
         }
         let mut g = Graph::new();
-        let mut outputs = BTreeMap::new();
-        let [c, h, w] = self.image;
-        let x = g.input("x", &[batch, c, h, w]);
+        let x = self.input(&mut g, batch);
         let (mu, logvar) = self.encode(&mut g, x)?;
         if kind == GraphKind::Encode {
             // The code is the posterior mean.
-            outputs.insert("codes", g.output("codes", mu));
-            return Ok(Built { graph: g, outputs });
+            return Ok(finish_encode(g, mu, Some(logvar)));
         }
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
         let logits = self.decode(&mut g, z)?;

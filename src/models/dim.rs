@@ -23,7 +23,7 @@ use crate::kernels::elementwise::Unary;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
 use crate::kernels::shuffle::PermKind;
-use crate::models::{linear_params, Built, GraphKind, Model};
+use crate::models::{finish_encode, linear_params, Built, GraphKind, Model};
 use crate::nn::params::{batch_norm_specs, conv2d_specs, linear_specs, ParamSpec};
 use crate::Result;
 
@@ -189,13 +189,11 @@ impl Model for Dim {
     fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built> {
         let [c, h, w] = self.image;
         let mut g = Graph::new();
-        let mut outputs = BTreeMap::new();
         let x = g.input("x", &[batch, c, h, w]);
         let (local, summary, mu, logvar) = self.encode(&mut g, x, kind)?;
         if kind == GraphKind::Encode {
             // The code is the encoder mean.
-            outputs.insert("codes", g.output("codes", mu));
-            return Ok(Built { graph: g, outputs });
+            return Ok(finish_encode(g, mu, Some(logvar)));
         }
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
         let z_other = g.shuffle_rows(z, PermKind::Derangement, seed)?;
@@ -228,6 +226,9 @@ impl Model for Dim {
         if kind == GraphKind::Train {
             g.set_loss(loss)?;
         }
-        Ok(Built { graph: g, outputs })
+        Ok(Built {
+            graph: g,
+            outputs: BTreeMap::new(),
+        })
     }
 }

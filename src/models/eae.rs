@@ -19,7 +19,7 @@ use crate::graph::Graph;
 use crate::kernels::elementwise::Unary;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
 use crate::models::vae::Vae;
-use crate::models::{linear_params, Built, GraphKind, Model};
+use crate::models::{finish_encode, linear_params, Built, GraphKind, Model};
 use crate::nn::params::{linear_specs, Init, ParamSpec};
 use crate::Result;
 
@@ -98,9 +98,8 @@ impl Model for Eae {
         };
         let z = g.batch_norm(z_raw, "z_bn", None, bn)?;
         if kind == GraphKind::Encode {
-            // The code is the normalised latent itself (the model is deterministic).
-            outputs.insert("codes", g.output("codes", z));
-            return Ok(Built { graph: g, outputs });
+            // The code is the normalised latent itself (deterministic: no posterior variance).
+            return Ok(finish_encode(g, z, None));
         }
         let logits = self.ae.decode(&mut g, z)?;
         let rec = g.bce_with_logits(logits, x)?;

@@ -6,7 +6,8 @@
 //! representation evaluation), all sharing one `ParamStore`.
 //! Inputs by name: "x" [B, P] pixels in [0, 1] (P = C * H * W of the dataset's images, each
 //! CHW; 784 for MNIST); "labels" [B] u32; "z" [B, D] codes.
-//! Encode graphs output "codes" [B, D].
+//! Encode graphs output "codes" [B, D] and, for a Gaussian posterior, "logvar" [B, D]
+//! (`finish_encode`).
 
 use std::collections::BTreeMap;
 
@@ -89,8 +90,17 @@ pub trait Model {
 }
 
 /// Every model the command line knows.
-pub const NAMES: [&str; 8] = [
-    "vae", "vib", "bn-vae", "eae", "mmd-vae", "conv-vae", "dim", "infogan",
+pub const NAMES: [&str; 10] = [
+    "vae",
+    "vib",
+    "bn-vae",
+    "eae",
+    "mmd-vae",
+    "mmd-vae-mlp",
+    "mmd-vae-ref",
+    "conv-vae",
+    "dim",
+    "infogan",
 ];
 
 /// The model called `name` on the command line, for images of `shape`.
@@ -119,17 +129,12 @@ pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
                 ..d
             }))
         }
-        "mmd-vae" => {
-            let d = mmd_vae::MmdVae::default();
-            Ok(Box::new(mmd_vae::MmdVae {
-                vae: Vae {
-                    input: shape.pixels(),
-                    ..d.vae
-                },
-                ..d
-            }))
-        }
-        "conv-vae" | "dim" | "infogan"
+        "mmd-vae-mlp" => Ok(Box::new(mmd_vae::MmdVae {
+            name: "mmd-vae-mlp",
+            net: mmd_vae::Net::Mlp(vae),
+            ..mmd_vae::MmdVae::default()
+        })),
+        "conv-vae" | "dim" | "mmd-vae" | "mmd-vae-ref" | "infogan"
             if !shape.height.is_multiple_of(4) || !shape.width.is_multiple_of(4) =>
         {
             Err(Error::Config(format!(
@@ -140,6 +145,15 @@ pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
         "conv-vae" => Ok(Box::new(conv_vae::ConvVae {
             image: [shape.channels, shape.height, shape.width],
             ..conv_vae::ConvVae::default()
+        })),
+        "mmd-vae" => Ok(Box::new(mmd_vae::MmdVae {
+            net: mmd_vae::Net::small_conv([shape.channels, shape.height, shape.width]),
+            ..mmd_vae::MmdVae::default()
+        })),
+        "mmd-vae-ref" => Ok(Box::new(mmd_vae::MmdVae {
+            name: "mmd-vae-ref",
+            net: mmd_vae::Net::reference_conv([shape.channels, shape.height, shape.width]),
+            ..mmd_vae::MmdVae::default()
         })),
         "dim" => Ok(Box::new(dim::Dim {
             image: [shape.channels, shape.height, shape.width],
@@ -196,4 +210,15 @@ pub(crate) fn finish_reconstruction(
         outputs.insert("mu", g.output("mu", mu));
     }
     Ok(Built { graph: g, outputs })
+}
+
+/// Finish an `Encode` graph: "codes" [B, D] (the deterministic code) and, for models with a
+/// Gaussian posterior q(z|x) = N(mu, sigma^2), "logvar" [B, D] = log sigma^2, from which the
+/// trainer's per-epoch diagnostics compute the KL to N(0, I) per latent dimension.
+pub(crate) fn finish_encode(mut g: Graph, codes: T, logvar: Option<T>) -> Built {
+    let mut outputs = BTreeMap::from([("codes", g.output("codes", codes))]);
+    if let Some(lv) = logvar {
+        outputs.insert("logvar", g.output("logvar", lv));
+    }
+    Built { graph: g, outputs }
 }

@@ -7,12 +7,12 @@
 //! Shapes: x [B, P] (P = `input`, 784 on MNIST); h [B, 400]; mu, logvar, z [B, 20];
 //! logits [B, P].
 
-use std::collections::BTreeMap;
-
 use crate::graph::{Graph, T};
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
-use crate::models::{decode_graph, finish_reconstruction, linear_params, Built, GraphKind, Model};
+use crate::models::{
+    decode_graph, finish_encode, finish_reconstruction, linear_params, Built, GraphKind, Model,
+};
 use crate::nn::params::{linear_specs, ParamSpec};
 use crate::Result;
 
@@ -79,13 +79,11 @@ impl Model for Vae {
             return decode_graph(batch, self.latent, |g, z| self.decode(g, z));
         }
         let mut g = Graph::new();
-        let mut outputs = BTreeMap::new();
         let x = g.input("x", &[batch, self.input]);
         let (mu, logvar) = self.encode(&mut g, x)?;
         if kind == GraphKind::Encode {
             // The code is the posterior mean.
-            outputs.insert("codes", g.output("codes", mu));
-            return Ok(Built { graph: g, outputs });
+            return Ok(finish_encode(g, mu, Some(logvar)));
         }
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
         let logits = self.decode(&mut g, z)?;

@@ -12,7 +12,7 @@ use crate::graph::{Graph, T};
 use crate::kernels::elementwise::Unary;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
-use crate::models::{linear_params, Built, GraphKind, Model};
+use crate::models::{finish_encode, linear_params, Built, GraphKind, Model};
 use crate::nn::params::{linear_specs, ParamSpec};
 use crate::Result;
 
@@ -101,11 +101,11 @@ impl Model for Vib {
         let mut g = Graph::new();
         let x = g.input("x", &[batch, self.input]);
         if kind == GraphKind::Encode {
-            // The code is the encoder mean.
-            let (mu, _) = self.encode(&mut g, x)?;
-            let mut outputs = BTreeMap::new();
-            outputs.insert("codes", g.output("codes", mu));
-            return Ok(Built { graph: g, outputs });
+            // The code is the encoder mean; log sigma^2 = 2 ln sigma (sigma = softplus > 0).
+            let (mu, sigma) = self.encode(&mut g, x)?;
+            let ln_sigma = g.unary(Unary::Log, sigma);
+            let logvar = g.scale(ln_sigma, 2.0);
+            return Ok(finish_encode(g, mu, Some(logvar)));
         }
         let labels = g.input_u32("labels", &[batch]);
         let (mu, sigma) = self.encode(&mut g, x)?;

@@ -89,8 +89,8 @@ impl TrainConfig {
                 beta1: 0.5,
                 ..base
             },
-            // InfoVAE's MMD-VAE: batch 200, Adam 1e-3.
-            "mmd-vae" => TrainConfig {
+            // InfoVAE's MMD-VAE: batch 200, Adam 1e-3 (both networks).
+            "mmd-vae" | "mmd-vae-mlp" | "mmd-vae-ref" => TrainConfig {
                 batch_size: 200,
                 ..base
             },

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::data::batch::gather_rows;
 use crate::data::dataset::Split;
 use crate::graph::{Program, T};
-use crate::models::{GraphKind, Model};
+use crate::models::{Built, GraphKind, Model};
 use crate::nn::params::ParamStore;
 use crate::{Error, Gpu, Result};
 
@@ -30,7 +30,18 @@ impl Compiled {
         seed: u64,
     ) -> Result<Compiled> {
         let built = model.build(kind, batch, seed)?;
-        let program = Program::compile(gpu, built.graph, store, kind == GraphKind::Train)?;
+        Compiled::from_built(gpu, built, store, kind == GraphKind::Train, batch)
+    }
+
+    /// Compile a graph built (and possibly extended, e.g. with extra metrics) by the caller.
+    pub fn from_built(
+        gpu: &Gpu,
+        built: Built,
+        store: &ParamStore,
+        train: bool,
+        batch: usize,
+    ) -> Result<Compiled> {
+        let program = Program::compile(gpu, built.graph, store, train)?;
         Ok(Compiled {
             program,
             outputs: built.outputs,

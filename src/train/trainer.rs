@@ -1,6 +1,8 @@
 //! The training loop: one submit per step (forward, backward and the Adam update of every
 //! parameter in one dispatch), losses summed on the GPU and read every `log_every` steps,
-//! evaluation, metrics.csv, checkpoints and grids at the end of every epoch.
+//! evaluation, metrics.csv, checkpoints and grids at the end of every epoch. Models with an
+//! encoder also get latent diagnostics every epoch from a program compiled once: the active
+//! units, the k-NN entropy of the test codes and (Gaussian posteriors) the KL per dimension.
 //!
 //! A run is determined by (seed, data, adapter): the batch order comes from (seed, epoch),
 //! the latent noise from (seed, step), so resuming from a checkpoint at step s continues
@@ -16,7 +18,7 @@ use rand::SeedableRng;
 use crate::data::batch::{batches, epoch_order};
 use crate::data::dataset::{self, Dataset};
 use crate::eval::assign::{argmax_categories, best_assignment_accuracy};
-use crate::eval::{active_units, encode_split};
+use crate::eval::{active_units, compile_encoder, encode_with, kl_per_dim};
 use crate::kernels::optimizer::Adam;
 use crate::models::{self, GraphKind, Model};
 use crate::nn::params::ParamStore;
@@ -41,8 +43,13 @@ pub struct EpochRow {
     pub test_error: Option<f64>,
     pub images_per_sec: f64,
     pub seconds: f64,
-    /// Model-specific training metrics per image (e.g. BN-VAE's kl_bound), appended as columns.
+    /// Model-specific training metrics per image (e.g. BN-VAE's kl_bound) and the latent
+    /// diagnostics (active_units, code_entropy), appended as columns and printed.
     pub extra: Vec<(String, f64)>,
+    /// Test-set KL(q(z_j|x) || N(0, 1)) per latent dimension j, averaged over images: the
+    /// last columns, kl_z0, kl_z1, ... (empty for models without a Gaussian posterior); in
+    /// metrics.csv only, not on the console.
+    pub kl_per_dim: Vec<f64>,
 }
 
 impl EpochRow {
@@ -55,7 +62,7 @@ impl EpochRow {
             "{},{:.6},{:.6},{:.6},{err},{:.1},{:.3}",
             self.epoch, self.train_loss, self.test_loss, self.kl, self.images_per_sec, self.seconds
         );
-        for (_, v) in &self.extra {
+        for v in self.extra.iter().map(|(_, v)| v).chain(&self.kl_per_dim) {
             line.push_str(&format!(",{v:.6}"));
         }
         line
@@ -68,6 +75,9 @@ impl EpochRow {
             h.push(',');
             h.push_str(k);
         }
+        for j in 0..self.kl_per_dim.len() {
+            h.push_str(&format!(",kl_z{j}"));
+        }
         h
     }
 }
@@ -79,6 +89,9 @@ pub struct Run {
     pub store: ParamStore,
     pub train: Compiled,
     pub eval: Compiled,
+    /// The Encode graph plus the code-entropy metric at the evaluation batch, for the
+    /// per-epoch latent diagnostics (models with an encoder); compiled here, once.
+    pub diagnostics: Option<Compiled>,
     pub decode: Option<Compiled>,
     /// One Adam update per run of parameters sharing a learning-rate multiplier (a single
     /// one over the whole arena unless the model asks for more).
@@ -113,6 +126,15 @@ impl Run {
             cfg.eval_batch,
             cfg.seed ^ 0xE7A1,
         )?;
+        let diagnostics = match model.has_encoder() {
+            true => Some(compile_encoder(
+                gpu,
+                model.as_ref(),
+                &store,
+                cfg.eval_batch,
+            )?),
+            false => None,
+        };
         let decode = match model.generative() {
             true => Some(Compiled::new(
                 gpu,
@@ -137,6 +159,7 @@ impl Run {
             store,
             train,
             eval,
+            diagnostics,
             decode,
             adam,
             m,
@@ -418,25 +441,24 @@ pub fn train(gpu: &Gpu, mut cfg: TrainConfig, resume: Option<&Path>) -> Result<V
                 .filter(|(k, _)| !["loss", "kl"].contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v / seen as f64))
                 .collect(),
+            kl_per_dim: Vec::new(),
             images_per_sec: seen as f64 / seconds,
             seconds,
         };
-        if run.model.has_encoder() {
+        if let Some(diag) = &run.diagnostics {
+            let enc = run.with_eval_weights(gpu, || encode_with(gpu, diag, &data.test))?;
             // Active units (Burda et al.): dimensions whose test-set code varies by > 0.01.
-            let codes = run.with_eval_weights(gpu, || {
-                encode_split(
-                    gpu,
-                    run.model.as_ref(),
-                    &run.store,
-                    &data.test,
-                    run.cfg.eval_batch,
-                )
-            })?;
-            let active = active_units(&codes, 0.01) as f64;
+            let active = active_units(&enc.codes, 0.01) as f64;
             row.extra.push(("active_units".into(), active));
+            if let Some(h) = enc.code_entropy {
+                row.extra.push(("code_entropy".into(), h));
+            }
+            if let Some(logvar) = &enc.logvar {
+                row.kl_per_dim = kl_per_dim(&enc.codes, logvar)?;
+            }
             if let Some(k) = run.model.categorical_code() {
-                let pred = argmax_categories(&codes.values, codes.dim, k);
-                let acc = best_assignment_accuracy(&pred, &codes.labels, k)?;
+                let pred = argmax_categories(&enc.codes.values, enc.codes.dim, k);
+                let acc = best_assignment_accuracy(&pred, &enc.codes.labels, k)?;
                 row.extra.push(("code_accuracy".into(), acc));
             }
         }
