@@ -18,11 +18,10 @@
 //! detached body. So one backward pass of loss_D + loss_G gives D's parameters loss_D's
 //! gradient only and G's and Q's head loss_G's only, and both players take their Adam step at
 //! once (simultaneous gradient descent), G and Q at 5x D's learning rate (1e-3 vs 2e-4, the
-//! paper's). The discriminator keeps no running batch-norm statistics:
-//! it sees real and generated batches in separate passes, and one set of running statistics
-//! updated by all of them would describe neither. So D's and Q's batch norms (as in the paper:
-//! after D's second conv and fc, and in Q's head) always normalise by the statistics of the
-//! batch at hand, in training and evaluation alike (PyTorch's track_running_stats=False).
+//! paper's). D sees real and generated batches in separate passes, each normalised by its own
+//! batch statistics (as PyTorch does with two calls); only the real pass updates D's running
+//! statistics, which evaluation and the codes of real images then use, so a code depends on
+//! its image alone. Q's batch norm tracks the generated images it learns on.
 //! Widths are the paper's halves by default (32, 64, fc 512) to fit a CPU adapter; the paper's
 //! (64, 128, fc 1024) are a config away.
 //! Shapes (MNIST): x, G(z) [B, 1, 28, 28]; z [B, 74]; D body [B, 512]; scores [B, 1];
@@ -79,6 +78,36 @@ impl Default for InfoGan {
 }
 
 const SLOPE: f32 = 0.1;
+
+/// One pass of images through D (and Q): whether its parameters are detached, and how its
+/// batch norms normalise.
+#[derive(Debug, Clone, Copy)]
+struct Pass {
+    /// The generator's view: D's parameters pass no gradient.
+    frozen: bool,
+    norm: Norm,
+}
+
+/// How a pass's batch norms normalise.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Norm {
+    /// By the batch, updating the running statistics (training, on real images for D).
+    Track,
+    /// By the batch alone (training, on generated images).
+    BatchOnly,
+    /// By the running statistics (evaluation and codes).
+    Running,
+}
+
+impl Norm {
+    fn config(self) -> BatchNorm {
+        BatchNorm {
+            train: self != Norm::Running,
+            track_running_stats: self != Norm::BatchOnly,
+            ..BatchNorm::default()
+        }
+    }
+}
 
 /// Q's reading of a batch: category logits [B, K], means and log-variances of the
 /// continuous codes [B, C].
@@ -149,12 +178,11 @@ impl InfoGan {
         g.linear(x, w, b, false)
     }
 
-    /// D's body on `images` [B, c, H, W] -> features [B, hidden]. `frozen`: its parameters
-    /// pass no gradient.
-    fn body(&self, g: &mut Graph, images: T, frozen: bool) -> Result<T> {
+    /// D's body on `images` [B, c, H, W] -> features [B, hidden].
+    fn body(&self, g: &mut Graph, images: T, pass: Pass) -> Result<T> {
         let [c1, c2] = self.widths;
         let c0 = self.image[0];
-        let f = frozen;
+        let f = pass.frozen;
         let w1 = Self::p(g, "discriminator.conv1.weight", &[c1, c0, 4, 4], f);
         let b1 = Self::p(g, "discriminator.conv1.bias", &[c1], f);
         let w2 = Self::p(g, "discriminator.conv2.weight", &[c2, c1, 4, 4], f);
@@ -164,27 +192,23 @@ impl InfoGan {
             false => g.conv2d(h1, w2, Some(b2), 2, 1, Act::LeakyRelu(SLOPE))?,
             true => {
                 let h2 = g.conv2d(h1, w2, Some(b2), 2, 1, Act::None)?;
-                self.batch_norm(g, h2, "discriminator.bn2", c2, f)?
+                self.batch_norm(g, h2, "discriminator.bn2", c2, pass)?
             }
         };
         let batch = g.shape(images)[0];
         let flat = g.reshape(h2, &[batch, self.flat()])?;
         let h3 = self.fc(g, flat, "discriminator.fc", (self.flat(), self.hidden), f)?;
         match self.d_batch_norm {
-            true => self.batch_norm(g, h3, "discriminator.bn3", self.hidden, f),
+            true => self.batch_norm(g, h3, "discriminator.bn3", self.hidden, pass),
             false => Ok(g.leaky_relu(h3, SLOPE)),
         }
     }
 
-    /// D's or Q's batch norm on batch statistics (no running ones), then leaky ReLU.
-    fn batch_norm(&self, g: &mut Graph, x: T, name: &str, c: usize, frozen: bool) -> Result<T> {
-        let gamma = Self::p(g, &format!("{name}.weight"), &[c], frozen);
-        let beta = Self::p(g, &format!("{name}.bias"), &[c], frozen);
-        let cfg = BatchNorm {
-            track_running_stats: false,
-            ..BatchNorm::default()
-        };
-        let y = g.batch_norm(x, name, Some((gamma, beta)), cfg)?;
+    /// D's or Q's batch norm as `pass` says, then leaky ReLU.
+    fn batch_norm(&self, g: &mut Graph, x: T, name: &str, c: usize, pass: Pass) -> Result<T> {
+        let gamma = Self::p(g, &format!("{name}.weight"), &[c], pass.frozen);
+        let beta = Self::p(g, &format!("{name}.bias"), &[c], pass.frozen);
+        let y = g.batch_norm(x, name, Some((gamma, beta)), pass.norm.config())?;
         Ok(g.leaky_relu(y, SLOPE))
     }
 
@@ -193,11 +217,15 @@ impl InfoGan {
         self.fc(g, body, "discriminator.out", (self.hidden, 1), frozen)
     }
 
-    /// Q's head on body features (always learning).
-    fn q(&self, g: &mut Graph, body: T) -> Result<QHead> {
+    /// Q's head on body features (always learning; `norm` for its batch norm).
+    fn q(&self, g: &mut Graph, body: T, norm: Norm) -> Result<QHead> {
+        let pass = Pass {
+            frozen: false,
+            norm,
+        };
         let h = self.fc(g, body, "q.fc", (self.hidden, self.q_hidden), false)?;
         let h = match self.d_batch_norm {
-            true => self.batch_norm(g, h, "q.bn", self.q_hidden, false)?,
+            true => self.batch_norm(g, h, "q.bn", self.q_hidden, pass)?,
             false => g.leaky_relu(h, SLOPE),
         };
         let (k, c) = (self.categories, self.continuous);
@@ -291,7 +319,6 @@ impl Model for InfoGan {
         ]
         .concat();
         if self.d_batch_norm {
-            // Declared because every batch-norm layer has them; never updated nor read here.
             for (name, c) in [
                 ("discriminator.bn2", c2),
                 ("discriminator.bn3", self.hidden),
@@ -313,6 +340,10 @@ impl Model for InfoGan {
             true => 1.0,
             false => 5.0,
         }
+    }
+
+    fn code_dim(&self) -> usize {
+        self.categories + self.continuous
     }
 
     fn categorical_code(&self) -> Option<usize> {
@@ -375,8 +406,12 @@ impl Model for InfoGan {
         let x = g.input("x", &[batch, c, h, w]);
         if kind == GraphKind::Encode {
             // The code of a real image: Q's category logits and continuous means.
-            let body = self.body(&mut g, x, false)?;
-            let q = self.q(&mut g, body)?;
+            let eval = Pass {
+                frozen: false,
+                norm: Norm::Running,
+            };
+            let body = self.body(&mut g, x, eval)?;
+            let q = self.q(&mut g, body, Norm::Running)?;
             let codes = g.concat_features(q.cat, q.mu)?;
             let outputs = BTreeMap::from([("codes", g.output("codes", codes))]);
             return Ok(Built { graph: g, outputs });
@@ -396,18 +431,30 @@ impl Model for InfoGan {
         let fake = g.unary(Unary::Sigmoid, fake_logits);
 
         // The discriminator's objective: real images to 1, generated ones (detached) to 0.
-        let real_body = self.body(&mut g, x, false)?;
+        // Training: D's running statistics follow real images only (what codes are read
+        // from); Q's follow the generated images it learns on. Evaluation uses them.
+        let norm = |n: Norm| if train { n } else { Norm::Running };
+        let (real, gen) = (norm(Norm::Track), norm(Norm::BatchOnly));
+        let live = |norm| Pass {
+            frozen: false,
+            norm,
+        };
+        let real_body = self.body(&mut g, x, live(real))?;
         let real_score = self.score(&mut g, real_body, false)?;
         let fake_sg = g.detach(fake);
-        let fake_body = self.body(&mut g, fake_sg, false)?;
+        let fake_body = self.body(&mut g, fake_sg, live(gen))?;
         let fake_score = self.score(&mut g, fake_body, false)?;
         let d_real = Self::bce_to(&mut g, real_score, 1.0, "ones")?;
         let d_fake = Self::bce_to(&mut g, fake_score, 0.0, "zeros")?;
         let d_loss = g.add(d_real, d_fake)?;
         // The generator's: fool a frozen D, and let Q (on the frozen body) recover the codes.
-        let seen_body = self.body(&mut g, fake, true)?;
+        let frozen = Pass {
+            frozen: true,
+            norm: gen,
+        };
+        let seen_body = self.body(&mut g, fake, frozen)?;
         let seen_score = self.score(&mut g, seen_body, true)?;
-        let q = self.q(&mut g, seen_body)?;
+        let q = self.q(&mut g, seen_body, norm(Norm::Track))?;
         let g_gan = Self::bce_to(&mut g, seen_score, 1.0, "ones_g")?;
         let info_cat = g.softmax_xent(q.cat, c_labels)?;
         let info_cont = Self::gaussian_nll(&mut g, c_cont, q.mu, q.logvar)?;

@@ -52,6 +52,11 @@ pub trait Model {
     }
     /// Dimension of the latent code, for decoders and grids.
     fn latent_dim(&self) -> usize;
+    /// Width of the Encode graph's "codes" (the latent unless the model reads images into
+    /// something else: InfoGAN's Q gives its 12 code estimates, not the 74 generator inputs).
+    fn code_dim(&self) -> usize {
+        self.latent_dim()
+    }
     /// Whether the model reconstructs and decodes images (the VIB classifier does not).
     fn generative(&self) -> bool {
         true
