@@ -105,7 +105,8 @@ pub fn eval(gpu: &Gpu, path: &Path, repr: &ReprOptions) -> Result<()> {
     Ok(())
 }
 
-/// `shadergrad sample`: samples.png and interpolation.png from a checkpoint into `out`.
+/// `shadergrad sample`: samples.png and interpolation.png (or the model's code grids) from a
+/// checkpoint into `out`.
 pub fn sample(gpu: &Gpu, path: &Path, out: Option<&Path>, seed: u64) -> Result<()> {
     let (run, dir) = load_run(gpu, path)?;
     let Some(dec) = &run.decode else {
@@ -117,12 +118,9 @@ pub fn sample(gpu: &Gpu, path: &Path, out: Option<&Path>, seed: u64) -> Result<(
     let out = out.map(Path::to_path_buf).unwrap_or(dir);
     std::fs::create_dir_all(&out)
         .map_err(|e| Error::Data(format!("cannot create {}: {e}", out.display())))?;
-    grids::write_generative(gpu, dec, run.model.as_ref(), run.cfg.shape, &out, seed)?;
-    println!(
-        "wrote {} and {}",
-        out.join("samples.png").display(),
-        out.join("interpolation.png").display()
-    );
+    let written = grids::write_generative(gpu, dec, run.model.as_ref(), run.cfg.shape, &out, seed)?;
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    println!("wrote {}", names.join(", "));
     Ok(())
 }
 

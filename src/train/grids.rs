@@ -61,7 +61,7 @@ pub fn write_generative(
     shape: ImageShape,
     dir: &Path,
     seed: u64,
-) -> Result<()> {
+) -> Result<Vec<std::path::PathBuf>> {
     if dec.batch != GRID * GRID {
         return Err(Error::Config(format!(
             "decode graph batch {} is not {}",
@@ -72,6 +72,7 @@ pub fn write_generative(
     let d = model.latent_dim();
     let samples = decode(gpu, dec, &model.sample_latent(GRID * GRID, seed))?;
     save_image_grid(&dir.join("samples.png"), &samples, shape, GRID)?;
+    let mut written = vec![dir.join("samples.png")];
     if let Some(named) = model.code_grids(seed) {
         for (name, mut codes) in named {
             // Up to GRID rows of GRID images; the decode batch is always full.
@@ -79,9 +80,11 @@ pub fn write_generative(
             codes.resize(GRID * GRID * d, 0.0);
             let images = decode(gpu, dec, &codes)?;
             let keep = &images[..rows * shape.pixels()];
-            save_image_grid(&dir.join(format!("{name}.png")), keep, shape, GRID)?;
+            let path = dir.join(format!("{name}.png"));
+            save_image_grid(&path, keep, shape, GRID)?;
+            written.push(path);
         }
-        return Ok(());
+        return Ok(written);
     }
     let ends = prior(2 * GRID * d, seed ^ 0x5eed);
     let mut codes = Vec::with_capacity(GRID * GRID * d);
@@ -96,7 +99,9 @@ pub fn write_generative(
         }
     }
     let interp = decode(gpu, dec, &codes)?;
-    save_image_grid(&dir.join("interpolation.png"), &interp, shape, GRID)
+    save_image_grid(&dir.join("interpolation.png"), &interp, shape, GRID)?;
+    written.push(dir.join("interpolation.png"));
+    Ok(written)
 }
 
 /// reconstructions.png: rows of GRID test images, each followed by a row of their
