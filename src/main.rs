@@ -86,7 +86,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// vae | vib | bn-vae | eae | mmd-vae | conv-vae | dim
+    /// vae | vib | bn-vae | eae | mmd-vae | conv-vae | dim | classifier
     #[arg(long, default_value = "vae")]
     model: String,
     #[arg(long)]

@@ -17,6 +17,7 @@ use crate::nn::params::ParamSpec;
 use crate::{Error, Result};
 
 pub mod bn_vae;
+pub mod classifier;
 pub mod conv_vae;
 pub mod dim;
 pub mod eae;
@@ -72,7 +73,16 @@ pub trait Model {
 }
 
 /// Every model the command line knows.
-pub const NAMES: [&str; 7] = ["vae", "vib", "bn-vae", "eae", "mmd-vae", "conv-vae", "dim"];
+pub const NAMES: [&str; 8] = [
+    "vae",
+    "vib",
+    "bn-vae",
+    "eae",
+    "mmd-vae",
+    "conv-vae",
+    "dim",
+    "classifier",
+];
 
 /// The model called `name` on the command line, for images of `shape`.
 pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
@@ -123,6 +133,14 @@ pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
         "dim" => Ok(Box::new(dim::Dim {
             image: [shape.channels, shape.height, shape.width],
             ..dim::Dim::default()
+        })),
+        "classifier" if shape.height < 4 || shape.width < 4 => Err(Error::Config(format!(
+            "classifier needs images of at least 4x4 (two 2x2 pools), got {}x{}",
+            shape.height, shape.width
+        ))),
+        "classifier" => Ok(Box::new(classifier::Classifier {
+            image: [shape.channels, shape.height, shape.width],
+            ..classifier::Classifier::default()
         })),
         other => Err(Error::Config(format!(
             "unknown model '{other}'; available: {}",
