@@ -6,13 +6,16 @@
 //!
 //! Parts: `knn` (chunked cosine similarity + GPU top-k), `probe` (linear probe), `encode`
 //! (a model's deterministic codes for a split), `report` (the `eval` command's table and
-//! retrieval.png).
+//! retrieval.png). For generative models, `fcd` (the Fréchet classifier distance of samples,
+//! with `linalg`'s host eigensolver).
 
 use crate::data::dataset::Split;
 use crate::{Error, Result};
 
 pub mod encode;
+pub mod fcd;
 pub mod knn;
+pub mod linalg;
 pub mod probe;
 pub mod report;
 
