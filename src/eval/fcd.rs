@@ -39,7 +39,7 @@ pub struct Gaussian {
 impl Gaussian {
     /// Fit to `features` [N, dim] (N >= 2), accumulating in f64.
     pub fn fit(features: &[f32], dim: usize) -> Result<Gaussian> {
-        if dim == 0 || features.len() % dim != 0 || features.len() / dim < 2 {
+        if dim == 0 || !features.len().is_multiple_of(dim) || features.len() / dim < 2 {
             return Err(Error::Shape(format!(
                 "a covariance needs at least 2 whole rows of D >= 1; got {} values for D = {dim}",
                 features.len()
