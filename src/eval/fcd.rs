@@ -21,6 +21,7 @@ use std::time::Instant;
 use crate::data::dataset::{Dataset, ImageShape, Split};
 use crate::eval::encode_split;
 use crate::eval::linalg::{matmul, sqrt_psd, sym_eigen, symmetrize, trace};
+use crate::models::Model;
 use crate::train::commands::load_run;
 use crate::train::config::TrainConfig;
 use crate::train::session::evaluate;
@@ -258,16 +259,22 @@ fn generate(gpu: &Gpu, gen: &Run, n: usize, seed: u64) -> Result<Vec<f32>> {
     Ok(images)
 }
 
+/// Ok for models that generate images (the FCD applies), else a one-line error.
+pub fn check_generator(model: &dyn Model) -> Result<()> {
+    if model.generative() {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "model {} does not generate images; the Frechet classifier distance needs the \
+         checkpoint of a generative model",
+        model.name()
+    )))
+}
+
 /// The FCD of generator `gen` (a loaded run) against `data`'s test split (the generator's
 /// dataset), with the classifier of `o.classifier`.
 pub fn fcd(gpu: &Gpu, gen: &Run, data: &Dataset, o: &FcdOptions) -> Result<Fcd> {
-    if !gen.model.generative() || gen.decode.is_none() {
-        return Err(Error::Config(format!(
-            "model {} does not generate images; the Frechet classifier distance needs the \
-             checkpoint of a generative model",
-            gen.model.name()
-        )));
-    }
+    check_generator(gen.model.as_ref())?;
     if gen.cfg.shape != data.shape {
         return Err(Error::Config(format!(
             "the generator makes {} images but its dataset now holds {} images",
@@ -275,6 +282,17 @@ pub fn fcd(gpu: &Gpu, gen: &Run, data: &Dataset, o: &FcdOptions) -> Result<Fcd> 
         )));
     }
     let clf = classifier_run(gpu, &o.classifier, &gen.cfg.data_dir, gen.cfg.shape)?;
+    let same = |a: &Path, b: &Path| {
+        a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    };
+    if !same(&clf.cfg.data_dir, &gen.cfg.data_dir) {
+        // Same image shape, maybe another dataset (MNIST vs Fashion-MNIST): allowed, said.
+        println!(
+            "FCD: note: the classifier was trained on {}, the generator on {}",
+            clf.cfg.data_dir.display(),
+            gen.cfg.data_dir.display()
+        );
+    }
     let n = o.samples.min(data.test.len()).min(data.train.len());
     if n < 2 {
         return Err(Error::Config(format!(

@@ -94,6 +94,9 @@ pub fn eval_with(
             data.shape
         )));
     }
+    if fcd.is_some() {
+        fcd::check_generator(run.model.as_ref())?; // before the slower work below
+    }
     let m = evaluate(gpu, &run.eval, &data.test)?;
     let n = data.test.len() as f64;
     println!(
