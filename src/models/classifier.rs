@@ -32,7 +32,7 @@ impl Default for Classifier {
     fn default() -> Self {
         Classifier {
             image: [1, 28, 28],
-            widths: [16, 32],
+            widths: [32, 64],
             features: 128,
             classes: 10,
         }
