@@ -2,6 +2,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use shadergrad::eval::fcd::{self, FcdOptions};
 use shadergrad::eval::report::{self, ReprOptions};
 use shadergrad::train::commands;
 use shadergrad::train::config::TrainConfig;
@@ -30,13 +31,16 @@ enum Command {
     /// Train a model on MNIST-format or CIFAR-10 data (default: the VAE on the bundled MNIST).
     Train(TrainArgs),
     /// Print a checkpoint's test metrics (loss, KL, error) and, for models with an encoder,
-    /// linear-probe and k-NN accuracies of its codes and of raw pixels, plus retrieval.png.
+    /// linear-probe and k-NN accuracies of its codes and of raw pixels, plus retrieval.png;
+    /// with --fcd also the Frechet classifier distance of a generative model's samples.
     Eval {
         /// A run directory (or a file in it) written by `shadergrad train`
         #[arg(long)]
         checkpoint: PathBuf,
         #[command(flatten)]
         repr: ReprArgs,
+        #[command(flatten)]
+        fcd: FcdArgs,
     },
     /// Write samples.png and interpolation.png from a generative checkpoint.
     Sample {
@@ -86,7 +90,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// vae | vib | bn-vae | eae | mmd-vae | mmd-vae-mlp | mmd-vae-ref | conv-vae | dim
+    /// vae | vib | bn-vae | eae | mmd-vae | mmd-vae-mlp | mmd-vae-ref | conv-vae | dim | infogan |
+    /// classifier
     #[arg(long, default_value = "vae")]
     model: String,
     #[arg(long)]
@@ -145,6 +150,30 @@ impl ReprArgs {
     }
 }
 
+#[derive(clap::Args)]
+struct FcdArgs {
+    /// Also print the Frechet classifier distance between generated and test images
+    /// (generative models), beside the same distance between training and test images
+    #[arg(long)]
+    fcd: bool,
+    /// Run directory of a `classifier` model for --fcd; trained there first if absent
+    #[arg(long, default_value = fcd::DEFAULT_CLASSIFIER_DIR)]
+    fcd_classifier: PathBuf,
+    /// Generated images (and test and training images) compared by --fcd
+    #[arg(long, default_value_t = fcd::DEFAULT_SAMPLES)]
+    fcd_samples: usize,
+}
+
+impl FcdArgs {
+    fn options(&self) -> Option<FcdOptions> {
+        self.fcd.then(|| FcdOptions {
+            classifier: self.fcd_classifier.clone(),
+            samples: self.fcd_samples,
+            ..FcdOptions::default()
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Measure the adapter's ceilings, then time every kernel case against them.
@@ -189,9 +218,14 @@ fn main() {
     };
     let result = match cli.command {
         Command::Train(args) => Gpu::new(&opts).and_then(|gpu| train(&gpu, args)),
-        Command::Eval { checkpoint, repr } => {
-            Gpu::new(&opts).and_then(|gpu| commands::eval(&gpu, &checkpoint, &repr.options()))
-        }
+        Command::Eval {
+            checkpoint,
+            repr,
+            fcd,
+        } => Gpu::new(&opts).and_then(|gpu| {
+            let fcd = fcd.options();
+            commands::eval_with(&gpu, &checkpoint, &repr.options(), fcd.as_ref())
+        }),
         Command::Sample {
             checkpoint,
             out,

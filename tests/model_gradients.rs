@@ -192,6 +192,11 @@ fn mmd_vae_ref_gradients_match_central_differences() {
 }
 
 #[test]
+fn classifier_gradients_match_central_differences() {
+    check_model("classifier");
+}
+
+#[test]
 fn every_model_is_checked_here() {
     let here = include_str!("model_gradients.rs");
     for name in models::NAMES {

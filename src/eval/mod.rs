@@ -7,14 +7,17 @@
 //! Parts: `assign` (an unsupervised categorical code's accuracy), `knn` (chunked cosine
 //! similarity + GPU top-k), `probe` (linear probe), `encode` (a model's deterministic codes
 //! for a split, with the latent diagnostics), `report` (the `eval` command's table and
-//! retrieval.png).
+//! retrieval.png). For generative models, `fcd` (the Fréchet classifier distance of samples,
+//! with `linalg`'s host eigensolver).
 
 use crate::data::dataset::Split;
 use crate::{Error, Result};
 
 pub mod assign;
 pub mod encode;
+pub mod fcd;
 pub mod knn;
+pub mod linalg;
 pub mod probe;
 pub mod report;
 

@@ -18,6 +18,7 @@ use crate::nn::params::ParamSpec;
 use crate::{Error, Result};
 
 pub mod bn_vae;
+pub mod classifier;
 pub mod conv_vae;
 pub mod dim;
 pub mod eae;
@@ -95,7 +96,7 @@ pub trait Model {
 }
 
 /// Every model the command line knows.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     "vae",
     "vib",
     "bn-vae",
@@ -106,6 +107,7 @@ pub const NAMES: [&str; 10] = [
     "conv-vae",
     "dim",
     "infogan",
+    "classifier",
 ];
 
 /// The model called `name` on the command line, for images of `shape`.
@@ -167,6 +169,14 @@ pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
         "infogan" => Ok(Box::new(infogan::InfoGan {
             image: [shape.channels, shape.height, shape.width],
             ..infogan::InfoGan::default()
+        })),
+        "classifier" if shape.height < 4 || shape.width < 4 => Err(Error::Config(format!(
+            "classifier needs images of at least 4x4 (two 2x2 pools), got {}x{}",
+            shape.height, shape.width
+        ))),
+        "classifier" => Ok(Box::new(classifier::Classifier {
+            image: [shape.channels, shape.height, shape.width],
+            ..classifier::Classifier::default()
         })),
         other => Err(Error::Config(format!(
             "unknown model '{other}'; available: {}",

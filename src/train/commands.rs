@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::data::batch::{batches, epoch_order};
 use crate::data::dataset;
+use crate::eval::fcd::{self, FcdOptions};
 use crate::eval::report::{self, ReprOptions};
 use crate::train::config::TrainConfig;
 use crate::train::grids;
@@ -68,6 +69,17 @@ pub fn load_run(gpu: &Gpu, path: &Path) -> Result<(Run, PathBuf)> {
 /// `shadergrad eval`: the test metrics of a checkpoint, printed; for models with an encoder
 /// also the representation table and retrieval.png (`eval::report`).
 pub fn eval(gpu: &Gpu, path: &Path, repr: &ReprOptions) -> Result<()> {
+    eval_with(gpu, path, repr, None)
+}
+
+/// `eval`, plus (with `fcd`) the Fréchet classifier distance of the generator's samples,
+/// measured and printed before the representation table.
+pub fn eval_with(
+    gpu: &Gpu,
+    path: &Path,
+    repr: &ReprOptions,
+    fcd: Option<&FcdOptions>,
+) -> Result<()> {
     let (run, dir) = load_run(gpu, path)?;
     let data = dataset::load(&run.cfg.data_dir)?;
     if data.shape != run.cfg.shape {
@@ -81,6 +93,9 @@ pub fn eval(gpu: &Gpu, path: &Path, repr: &ReprOptions) -> Result<()> {
             data.name,
             data.shape
         )));
+    }
+    if fcd.is_some() {
+        fcd::check_generator(run.model.as_ref())?; // before the slower work below
     }
     let m = evaluate(gpu, &run.eval, &data.test)?;
     let n = data.test.len() as f64;
@@ -97,6 +112,9 @@ pub fn eval(gpu: &Gpu, path: &Path, repr: &ReprOptions) -> Result<()> {
     }
     if let Some(c) = m.get("correct") {
         println!("test error {:.2}%", 100.0 * (1.0 - c / n));
+    }
+    if let Some(o) = fcd {
+        println!("{}", fcd::fcd(gpu, &run, &data, o)?);
     }
     if run.model.has_encoder() {
         let (model, batch) = (run.model.as_ref(), run.cfg.eval_batch);
