@@ -252,6 +252,14 @@ fn with_a_weight_average_the_checkpoint_holds_the_average_of_the_live_weights() 
     // lr 1e-3 moves a weight at most ~1e-3 a step, so the lag is of that order).
     let now = live(&run);
     assert!(now.iter().zip(&average).any(|(a, b)| (a - b).abs() > 1e-4));
+    // A run loaded for `eval` / `sample` evaluates the average, not the live weights.
+    run.cfg.save(&dir.path().join("config.json")).unwrap();
+    let (loaded, _) = shadergrad::train::commands::load_run(gpu, dir.path()).unwrap();
+    let evaluated: Vec<f32> = live(&loaded).iter().map(|&v| v as f32).collect();
+    assert!(
+        evaluated == got,
+        "eval must see the checkpoint's averaged weights, not the live ones"
+    );
 }
 
 #[test]

@@ -63,6 +63,9 @@ pub fn load_run(gpu: &Gpu, path: &Path) -> Result<(Run, PathBuf)> {
     let cfg = TrainConfig::load(&dir.join("config.json"))?;
     let mut run = Run::new(gpu, cfg)?;
     run.resume_from(gpu, &dir)?;
+    // Evaluation reads the parameter arena: put the checkpoint's weights (the average, when
+    // the run keeps one) there instead of the live ones the train state restored.
+    run.install_eval_weights(gpu)?;
     Ok((run, dir))
 }
 

@@ -230,6 +230,15 @@ impl Run {
         weights.save_atomic(&dir.join("checkpoint.safetensors"))
     }
 
+    /// Leave the weights evaluation uses in the parameter arena (the average, when there is
+    /// one): for a run loaded only to be evaluated or sampled.
+    pub fn install_eval_weights(&self, gpu: &Gpu) -> Result<()> {
+        match &self.ema {
+            Some(ema) => ema.install(gpu, &self.store),
+            None => Ok(()),
+        }
+    }
+
     /// Run `f` with the weights evaluation uses in the parameter arena: the moving average
     /// when there is one (the live weights are put back afterwards), else the live weights.
     pub fn with_eval_weights<R>(&self, gpu: &Gpu, f: impl FnOnce() -> Result<R>) -> Result<R> {
