@@ -19,10 +19,11 @@ fn check_model(name: &str) {
     check(
         name,
         models::by_name(name, ImageShape::MNIST).unwrap().as_ref(),
+        &CHECK,
     );
 }
 
-fn check(name: &str, model: &dyn models::Model) {
+fn check(name: &str, model: &dyn models::Model, c: &Check) {
     let gpu = gpu();
     let mut r = rng();
     let store = ParamStore::new(gpu, &model.params(), &model.state(), &mut r).unwrap();
@@ -54,7 +55,7 @@ fn check(name: &str, model: &dyn models::Model) {
         &eval,
         "checked_loss",
         &params,
-        &CHECK,
+        c,
     );
 }
 
@@ -193,7 +194,12 @@ fn mmd_vae_ref_gradients_match_central_differences() {
 
 #[test]
 fn classifier_gradients_match_central_differences() {
-    check_model("classifier");
+    // Its fc layer's pre-activations start small (ReLU conv features through max pools into
+    // a 3136-wide layer), so moving all 128 biases by 1e-3 pushes many across the ReLU kink
+    // at once (a ~10-25% error on d/dfc1.bias at some seeds, shrinking with the step, and
+    // none at 3e-4 over the seeds tried).
+    let model = models::by_name("classifier", ImageShape::MNIST).unwrap();
+    check("classifier", model.as_ref(), &Check { h: 3e-4, ..CHECK });
 }
 
 #[test]
