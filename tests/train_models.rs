@@ -318,3 +318,32 @@ fn a_checkpoint_of_another_model_is_refused() {
         other => panic!("expected a data error, got {:?}", other.err()),
     }
 }
+
+/// An InfoGAN run writes its categorical code's accuracy (a fraction) in metrics.csv, its
+/// code grids instead of interpolations and reconstructions, and its checkpoint evaluates.
+#[test]
+fn infogan_run_writes_code_accuracy_and_code_grids() {
+    let gpu = gpu();
+    let data = small_mnist(1000, 500);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config("infogan", dir.path(), data.path());
+    cfg.max_steps = Some(3);
+    trainer::train(gpu, cfg, None).unwrap();
+    let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let i = header.iter().position(|&h| h == "code_accuracy").unwrap();
+    let acc: f64 = lines[1].split(',').nth(i).unwrap().parse().unwrap();
+    // At least the largest label's share (the best assignment can always match it).
+    assert!((0.1..=1.0).contains(&acc), "code_accuracy {acc}");
+    for png in ["samples", "categories", "continuous1", "continuous2"] {
+        assert!(dir.path().join(format!("{png}.png")).exists(), "{png}.png");
+    }
+    for absent in ["interpolation", "reconstructions"] {
+        assert!(
+            !dir.path().join(format!("{absent}.png")).exists(),
+            "{absent}.png"
+        );
+    }
+    shadergrad::train::commands::eval(gpu, dir.path(), &Default::default()).unwrap();
+}

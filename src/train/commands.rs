@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::data::batch::{batches, epoch_order};
 use crate::data::dataset;
+use crate::eval::assign::{argmax_categories, best_assignment_accuracy};
 use crate::eval::fcd::{self, FcdOptions};
 use crate::eval::report::{self, ReprOptions};
 use crate::train::config::TrainConfig;
@@ -115,6 +116,22 @@ pub fn eval_with(
     }
     if let Some(c) = m.get("correct") {
         println!("test error {:.2}%", 100.0 * (1.0 - c / n));
+    }
+    if let Some(k) = run.model.categorical_code() {
+        let codes = crate::eval::encode_split(
+            gpu,
+            run.model.as_ref(),
+            &run.store,
+            &data.test,
+            run.cfg.eval_batch,
+        )?;
+        let pred = argmax_categories(&codes.values, codes.dim, k);
+        let acc = best_assignment_accuracy(&pred, &codes.labels, k)?;
+        println!(
+            "categorical code as a digit classifier (best one-to-one assignment of its {k} \
+             categories to labels): {:.2}% test accuracy",
+            100.0 * acc
+        );
     }
     if let Some(o) = fcd {
         println!("{}", fcd::fcd(gpu, &run, &data, o)?);
