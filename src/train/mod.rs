@@ -1,6 +1,7 @@
 //! Training: the loop (`trainer`), the compiled model programs it drives (`session`), run
 //! configuration, checkpoints, metrics and images.
 
+pub mod adam_groups;
 pub mod checkpoint;
 pub mod commands;
 pub mod config;

@@ -19,9 +19,9 @@ use crate::data::batch::{batches, epoch_order};
 use crate::data::dataset::{self, Dataset};
 use crate::eval::assign::{argmax_categories, best_assignment_accuracy};
 use crate::eval::{active_units, compile_encoder, encode_with, kl_per_dim};
-use crate::kernels::optimizer::Adam;
 use crate::models::{self, GraphKind, Model};
 use crate::nn::params::ParamStore;
+use crate::train::adam_groups::AdamGroup;
 use crate::train::checkpoint::{Data, Tensor, TensorFile};
 use crate::train::config::TrainConfig;
 use crate::train::ema::Ema;
@@ -275,61 +275,6 @@ impl Run {
         self.train.program.step(gpu, self.step, &tail)?;
         self.step += 1;
         Ok(())
-    }
-}
-
-/// Adam over one contiguous range of the parameter arena (and of its moments).
-struct AdamGroup {
-    adam: Adam,
-    multiplier: f64,
-    step: crate::Dispatch,
-}
-
-impl AdamGroup {
-    /// Split the arena into runs of consecutive parameters with the same learning-rate
-    /// multiplier; each run (with the alignment gaps inside it, whose gradients stay 0) gets
-    /// its own update over views of p, g, m and v.
-    fn build(
-        gpu: &Gpu,
-        model: &dyn Model,
-        store: &ParamStore,
-        m: &crate::Buf,
-        v: &crate::Buf,
-        beta1: f64,
-    ) -> Result<Vec<AdamGroup>> {
-        let mut runs: Vec<(usize, f64)> = Vec::new(); // (start offset, multiplier)
-        for name in store.names() {
-            let mult = model.lr_multiplier(name);
-            if runs.last().is_none_or(|r| r.1 != mult) {
-                let start = store.offset(name).unwrap_or(0);
-                runs.push((if runs.is_empty() { 0 } else { start }, mult));
-            }
-        }
-        if runs.is_empty() {
-            runs.push((0, 1.0));
-        }
-        let total = store.params.len();
-        (0..runs.len())
-            .map(|i| {
-                let (start, multiplier) = runs[i];
-                let end = runs.get(i + 1).map_or(total, |r| r.0);
-                let view = |b: &crate::Buf| gpu.view(b, start, end - start);
-                let mut adam = Adam::new(end - start, 0.0);
-                adam.betas.0 = beta1;
-                let step = adam.dispatch(
-                    gpu,
-                    &view(&store.params)?,
-                    &view(&store.grads)?,
-                    &view(m)?,
-                    &view(v)?,
-                )?;
-                Ok(AdamGroup {
-                    adam,
-                    multiplier,
-                    step,
-                })
-            })
-            .collect()
     }
 }
 
