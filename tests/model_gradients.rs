@@ -179,8 +179,10 @@ fn infogan_players_get_their_own_objectives_gradients() {
 /// InfoGAN's discriminator normalises small batches (8) by their own statistics before a
 /// leaky ReLU, so moving any weight shifts every pre-activation of a channel and a step of
 /// 1e-3 crosses many kinks at once (d/dbeta of such a layer was off by ~10% at 1e-2 and
-/// exact at 1e-4 in isolation); smaller steps, with the f32 resolution allowance.
-const PLAYER_CHECK: Check = Check { h: 1e-4, ..CHECK };
+/// exact at 1e-4 in isolation), while at 1e-4 the f32 loss no longer resolves the smaller
+/// directional derivatives (a CI run failed at SHADERGRAD_TEST_SEED=1854676279039198799:
+/// central difference -0.002 against -0.043, passing at 3e-4). 3e-4 passed 9 random seeds.
+const PLAYER_CHECK: Check = Check { h: 3e-4, ..CHECK };
 
 #[test]
 fn mmd_vae_mlp_gradients_match_central_differences() {
