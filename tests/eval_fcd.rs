@@ -328,20 +328,23 @@ fn end_to_end_fcd_of_a_short_vae_run_is_far_above_the_real_data_floor() {
     }
 
     // The command line prints the line, and the representation table still follows.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadergrad"))
-        .args(["eval", "--checkpoint"])
-        .arg(vae_dir.path())
-        .args(["--fcd", "--fcd-samples", "200", "--fcd-classifier"])
-        .arg(clf_dir.path())
-        .args(["--probe-epochs", "1", "--queries", "50", "--no-baseline"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let vae = vae_dir.path().to_str().unwrap();
+    let clf = clf_dir.path().to_str().unwrap();
+    let stdout = run_cli(&[
+        "eval",
+        "--checkpoint",
+        vae,
+        "--fcd",
+        "--fcd-samples",
+        "200",
+        "--fcd-classifier",
+        clf,
+        "--probe-epochs",
+        "1",
+        "--queries",
+        "50",
+        "--no-baseline",
+    ]);
     assert!(
         stdout.contains("Frechet classifier distance (classifier")
             && stdout.contains("N = 200")

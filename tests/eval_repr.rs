@@ -410,19 +410,19 @@ fn end_to_end_vae_codes_probe_knn_and_retrieval_png() {
 
     // The CLI path: `shadergrad eval` with the representation flags.
     std::fs::remove_file(dir.join("retrieval.png")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadergrad"))
-        .args(["eval", "--checkpoint"])
-        .arg(&dir)
-        .args(["--knn-k", "3", "--probe-epochs", "1", "--queries", "50"])
-        .arg("--no-baseline")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let d = dir.to_str().unwrap();
+    let stdout = run_cli(&[
+        "eval",
+        "--checkpoint",
+        d,
+        "--knn-k",
+        "3",
+        "--probe-epochs",
+        "1",
+        "--queries",
+        "50",
+        "--no-baseline",
+    ]);
     assert!(stdout.contains("3-NN (test)") && stdout.contains("over 50 test queries"));
     assert!(!stdout.contains("raw pixels"), "--no-baseline: {stdout}");
     let png = std::fs::File::open(dir.join("retrieval.png")).unwrap();

@@ -5,6 +5,7 @@
 //!
 //! Shapes: predictions and labels [N], categories and labels in 0..K.
 
+use crate::eval::Codes;
 use crate::{Error, Result};
 
 /// The K x K table counts[c][l] of items in category c with label l.
@@ -68,4 +69,11 @@ pub fn argmax_categories(codes: &[f32], dim: usize, k: usize) -> Vec<u32> {
             best as u32
         })
         .collect()
+}
+
+/// The accuracy of the categorical code in the first `k` columns of `codes` (logits) as a
+/// classifier of their labels, under the best one-to-one assignment.
+pub fn code_accuracy(codes: &Codes, k: usize) -> Result<f64> {
+    let pred = argmax_categories(&codes.values, codes.dim, k);
+    best_assignment_accuracy(&pred, &codes.labels, k)
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::data::batch::{batches, epoch_order};
 use crate::data::dataset;
-use crate::eval::assign::{argmax_categories, best_assignment_accuracy};
+use crate::eval::assign::code_accuracy;
 use crate::eval::fcd::{self, FcdOptions};
 use crate::eval::report::{self, ReprOptions};
 use crate::train::config::TrainConfig;
@@ -125,8 +125,7 @@ pub fn eval_with(
             &data.test,
             run.cfg.eval_batch,
         )?;
-        let pred = argmax_categories(&codes.values, codes.dim, k);
-        let acc = best_assignment_accuracy(&pred, &codes.labels, k)?;
+        let acc = code_accuracy(&codes, k)?;
         println!(
             "categorical code as a digit classifier (best one-to-one assignment of its {k} \
              categories to labels): {:.2}% test accuracy",

@@ -17,7 +17,7 @@ use rand::SeedableRng;
 
 use crate::data::batch::{batches, epoch_order};
 use crate::data::dataset::{self, Dataset};
-use crate::eval::assign::{argmax_categories, best_assignment_accuracy};
+use crate::eval::assign::code_accuracy;
 use crate::eval::{active_units, compile_encoder, encode_with, kl_per_dim};
 use crate::models::{self, GraphKind, Model};
 use crate::nn::params::ParamStore;
@@ -411,8 +411,7 @@ pub fn train(gpu: &Gpu, mut cfg: TrainConfig, resume: Option<&Path>) -> Result<V
                 row.kl_per_dim = kl_per_dim(&enc.codes, logvar)?;
             }
             if let Some(k) = run.model.categorical_code() {
-                let pred = argmax_categories(&enc.codes.values, enc.codes.dim, k);
-                let acc = best_assignment_accuracy(&pred, &enc.codes.labels, k)?;
+                let acc = code_accuracy(&enc.codes, k)?;
                 row.extra.push(("code_accuracy".into(), acc));
             }
         }

@@ -133,3 +133,19 @@ pub fn small_mnist(train: usize, test: usize) -> tempfile::TempDir {
     }
     dir
 }
+
+/// Run the `shadergrad` binary with `args`; its stdout, after asserting it exited 0 (the
+/// failure shows both streams).
+pub fn run_cli(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadergrad"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
