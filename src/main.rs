@@ -119,6 +119,10 @@ struct TrainArgs {
     /// Continue a run from its directory (or a checkpoint in it), with its saved settings
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Set a model hyperparameter, e.g. `--hparam gamma=0.1` or `--hparam widths=32,64,128`
+    /// (repeatable; an unknown name lists the model's names and defaults)
+    #[arg(long = "hparam", value_name = "NAME=VALUE")]
+    hparams: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -191,6 +195,9 @@ enum BenchCommand {
         model: String,
         #[arg(long)]
         batch_size: Option<usize>,
+        /// Set a model hyperparameter, as for `train` (repeatable)
+        #[arg(long = "hparam", value_name = "NAME=VALUE")]
+        hparams: Vec<String>,
         /// Steps per timed block
         #[arg(long, default_value_t = 50)]
         steps: u64,
@@ -235,10 +242,13 @@ fn main() {
         Command::Bench(BenchCommand::Train {
             model,
             batch_size,
+            hparams,
             steps,
             reps,
-        }) => Gpu::new(&opts)
-            .and_then(|gpu| commands::bench_train(&gpu, &model, batch_size, steps, reps as usize)),
+        }) => shadergrad::models::hparams::parse(&hparams).and_then(|hp| {
+            let gpu = Gpu::new(&opts)?;
+            commands::bench_train(&gpu, &model, hp, batch_size, steps, reps as usize)
+        }),
         Command::Verify {
             model,
             weights,
@@ -270,14 +280,26 @@ fn main() {
 
 fn train(gpu: &Gpu, a: TrainArgs) -> shadergrad::Result<()> {
     let (mut cfg, resume) = match &a.resume {
+        Some(_) if !a.hparams.is_empty() => {
+            return Err(shadergrad::Error::Config(
+                "--hparam cannot change a resumed run's model (its weights were trained for \
+                 the saved one); start a new run with --out instead"
+                    .into(),
+            ))
+        }
         Some(path) => {
             let dir = commands::run_dir(path)?;
             (TrainConfig::load(&dir.join("config.json"))?, Some(dir))
         }
         None => {
             // A clear error before any work (the image shape comes with the data later).
-            shadergrad::models::by_name(&a.model, Default::default())?;
-            (TrainConfig::for_model(&a.model), None)
+            let hparams = shadergrad::models::hparams::parse(&a.hparams)?;
+            shadergrad::models::by_name_with(&a.model, Default::default(), &hparams)?;
+            let cfg = TrainConfig {
+                hparams,
+                ..TrainConfig::for_model(&a.model)
+            };
+            (cfg, None)
         }
     };
     if let Some(v) = a.epochs {

@@ -16,6 +16,7 @@ use crate::graph::{Graph, T};
 use crate::kernels::elementwise::Unary;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
+use crate::models::hparams::Overrides;
 use crate::models::vae::Vae;
 use crate::models::{finish_encode, linear_params, Built, GraphKind, Model};
 use crate::nn::params::{Init, ParamSpec};
@@ -33,6 +34,15 @@ impl Default for BnVae {
             vae: Vae::default(),
             tau: 0.5,
         }
+    }
+}
+
+impl BnVae {
+    /// Apply `--hparam` overrides (see models::hparams).
+    pub fn tune(&mut self, o: &mut Overrides) -> Result<()> {
+        self.vae.tune(o)?;
+        o.f32("tau", &mut self.tau)?;
+        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@ use crate::graph::{Graph, T};
 use crate::kernels::conv::Act;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
+use crate::models::hparams::Overrides;
 use crate::models::{
     decode_graph, finish_encode, finish_reconstruction, linear_params, Built, GraphKind, Model,
 };
@@ -41,6 +42,16 @@ impl Default for ConvVae {
             latent: 20,
             slope: 0.2,
         }
+    }
+}
+
+impl ConvVae {
+    /// Apply `--hparam` overrides (see models::hparams).
+    pub fn tune(&mut self, o: &mut Overrides) -> Result<()> {
+        o.counts("widths", &mut self.widths)?;
+        o.count("hidden", &mut self.hidden)?;
+        o.count("latent", &mut self.latent)?;
+        Ok(())
     }
 }
 

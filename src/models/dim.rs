@@ -23,6 +23,7 @@ use crate::kernels::elementwise::Unary;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
 use crate::kernels::shuffle::PermKind;
+use crate::models::hparams::Overrides;
 use crate::models::{finish_encode, linear_params, Built, GraphKind, Model};
 use crate::nn::params::{batch_norm_specs, conv2d_specs, linear_specs, ParamSpec};
 use crate::Result;
@@ -54,6 +55,19 @@ impl Default for Dim {
             beta: 1.5,
             gamma: 0.01,
         }
+    }
+}
+
+impl Dim {
+    /// Apply `--hparam` overrides (see models::hparams).
+    pub fn tune(&mut self, o: &mut Overrides) -> Result<()> {
+        o.counts("widths", &mut self.widths)?;
+        o.count("latent", &mut self.latent)?;
+        o.count("disc_hidden", &mut self.disc_hidden)?;
+        o.f32("alpha", &mut self.alpha)?;
+        o.f32("beta", &mut self.beta)?;
+        o.f32("gamma", &mut self.gamma)?;
+        Ok(())
     }
 }
 

@@ -18,6 +18,7 @@ use crate::graph::ops::pairwise::gaussian_entropy;
 use crate::graph::Graph;
 use crate::kernels::elementwise::Unary;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
+use crate::models::hparams::Overrides;
 use crate::models::vae::Vae;
 use crate::models::{finish_encode, linear_params, Built, GraphKind, Model};
 use crate::nn::params::{linear_specs, Init, ParamSpec};
@@ -49,6 +50,16 @@ impl Default for Eae {
             k: 1,
             lambda: 1.0,
         }
+    }
+}
+
+impl Eae {
+    /// Apply `--hparam` overrides (see models::hparams).
+    pub fn tune(&mut self, o: &mut Overrides) -> Result<()> {
+        self.ae.tune(o)?;
+        o.count("k", &mut self.k)?;
+        o.f32("lambda", &mut self.lambda)?;
+        Ok(())
     }
 }
 

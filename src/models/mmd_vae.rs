@@ -22,6 +22,7 @@ use crate::graph::{Graph, T};
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
 use crate::models::conv_vae::ConvVae;
+use crate::models::hparams::Overrides;
 use crate::models::vae::Vae;
 use crate::models::{decode_graph, finish_encode, finish_reconstruction, Built, GraphKind, Model};
 use crate::nn::params::ParamSpec;
@@ -110,6 +111,19 @@ impl Default for MmdVae {
             alpha: 1.0,
             lambda: 1000.0,
         }
+    }
+}
+
+impl MmdVae {
+    /// Apply `--hparam` overrides (see models::hparams).
+    pub fn tune(&mut self, o: &mut Overrides) -> Result<()> {
+        match &mut self.net {
+            Net::Mlp(v) => v.tune(o)?,
+            Net::Conv(c) => c.tune(o)?,
+        }
+        o.f32("alpha", &mut self.alpha)?;
+        o.f32("lambda", &mut self.lambda)?;
+        Ok(())
     }
 }
 

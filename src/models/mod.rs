@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use crate::data::dataset::ImageShape;
 use crate::graph::{Graph, T};
+use crate::models::hparams::{Hparams, Overrides};
 use crate::models::vae::Vae;
 use crate::nn::params::ParamSpec;
 use crate::{Error, Result};
@@ -22,6 +23,7 @@ pub mod classifier;
 pub mod conv_vae;
 pub mod dim;
 pub mod eae;
+pub mod hparams;
 pub mod infogan;
 pub mod mmd_vae;
 pub mod vae;
@@ -110,79 +112,130 @@ pub const NAMES: [&str; 11] = [
     "classifier",
 ];
 
-/// The model called `name` on the command line, for images of `shape`.
+/// The model called `name` on the command line, for images of `shape`, at its defaults.
 pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
-    let vae = Vae {
+    by_name_with(name, shape, &Hparams::new())
+}
+
+/// The model called `name` for images of `shape`, with the hyperparameters `hp` (names the
+/// model does not know are an error listing those it does).
+pub fn by_name_with(name: &str, shape: ImageShape, hp: &Hparams) -> Result<Box<dyn Model>> {
+    let mut o = Overrides::new(name, hp);
+    let model = build_named(name, shape, &mut o)?;
+    o.finish()?;
+    Ok(model)
+}
+
+fn build_named(name: &str, shape: ImageShape, o: &mut Overrides) -> Result<Box<dyn Model>> {
+    let image = [shape.channels, shape.height, shape.width];
+    let mut vae = Vae {
         input: shape.pixels(),
         ..Vae::default()
     };
-    match name {
-        "vae" => Ok(Box::new(vae)),
-        "vib" => Ok(Box::new(vib::Vib {
-            input: shape.pixels(),
-            ..vib::Vib::default()
-        })),
-        "bn-vae" => Ok(Box::new(bn_vae::BnVae {
-            vae,
-            ..bn_vae::BnVae::default()
-        })),
+    Ok(match name {
+        "vae" => {
+            vae.tune(o)?;
+            Box::new(vae)
+        }
+        "vib" => {
+            let mut m = vib::Vib {
+                input: shape.pixels(),
+                ..vib::Vib::default()
+            };
+            m.tune(o)?;
+            Box::new(m)
+        }
+        "bn-vae" => {
+            let mut m = bn_vae::BnVae {
+                vae,
+                ..bn_vae::BnVae::default()
+            };
+            m.tune(o)?;
+            Box::new(m)
+        }
         "eae" => {
             let d = eae::Eae::default();
-            Ok(Box::new(eae::Eae {
+            let mut m = eae::Eae {
                 ae: Vae {
                     input: shape.pixels(),
                     ..d.ae
                 },
                 ..d
-            }))
+            };
+            m.tune(o)?;
+            Box::new(m)
         }
-        "mmd-vae-mlp" => Ok(Box::new(mmd_vae::MmdVae {
-            name: "mmd-vae-mlp",
-            net: mmd_vae::Net::Mlp(vae),
-            ..mmd_vae::MmdVae::default()
-        })),
+        "mmd-vae-mlp" => {
+            let mut m = mmd_vae::MmdVae {
+                name: "mmd-vae-mlp",
+                net: mmd_vae::Net::Mlp(vae),
+                ..mmd_vae::MmdVae::default()
+            };
+            m.tune(o)?;
+            Box::new(m)
+        }
         "conv-vae" | "dim" | "mmd-vae" | "mmd-vae-ref" | "infogan"
             if !shape.height.is_multiple_of(4) || !shape.width.is_multiple_of(4) =>
         {
-            Err(Error::Config(format!(
+            return Err(Error::Config(format!(
                 "{name} needs image sides divisible by 4 (two stride-2 stages), got {}x{}",
                 shape.height, shape.width
             )))
         }
-        "conv-vae" => Ok(Box::new(conv_vae::ConvVae {
-            image: [shape.channels, shape.height, shape.width],
-            ..conv_vae::ConvVae::default()
-        })),
-        "mmd-vae" => Ok(Box::new(mmd_vae::MmdVae {
-            net: mmd_vae::Net::small_conv([shape.channels, shape.height, shape.width]),
-            ..mmd_vae::MmdVae::default()
-        })),
-        "mmd-vae-ref" => Ok(Box::new(mmd_vae::MmdVae {
-            name: "mmd-vae-ref",
-            net: mmd_vae::Net::reference_conv([shape.channels, shape.height, shape.width]),
-            ..mmd_vae::MmdVae::default()
-        })),
-        "dim" => Ok(Box::new(dim::Dim {
-            image: [shape.channels, shape.height, shape.width],
-            ..dim::Dim::default()
-        })),
-        "infogan" => Ok(Box::new(infogan::InfoGan {
-            image: [shape.channels, shape.height, shape.width],
-            ..infogan::InfoGan::default()
-        })),
-        "classifier" if shape.height < 4 || shape.width < 4 => Err(Error::Config(format!(
-            "classifier needs images of at least 4x4 (two 2x2 pools), got {}x{}",
-            shape.height, shape.width
-        ))),
-        "classifier" => Ok(Box::new(classifier::Classifier {
-            image: [shape.channels, shape.height, shape.width],
+        "conv-vae" => {
+            let mut m = conv_vae::ConvVae {
+                image,
+                ..conv_vae::ConvVae::default()
+            };
+            m.tune(o)?;
+            Box::new(m)
+        }
+        "mmd-vae" | "mmd-vae-ref" => {
+            let (name, net) = match name {
+                "mmd-vae" => ("mmd-vae", mmd_vae::Net::small_conv(image)),
+                _ => ("mmd-vae-ref", mmd_vae::Net::reference_conv(image)),
+            };
+            let mut m = mmd_vae::MmdVae {
+                name,
+                net,
+                ..mmd_vae::MmdVae::default()
+            };
+            m.tune(o)?;
+            Box::new(m)
+        }
+        "dim" => {
+            let mut m = dim::Dim {
+                image,
+                ..dim::Dim::default()
+            };
+            m.tune(o)?;
+            Box::new(m)
+        }
+        "infogan" => {
+            let mut m = infogan::InfoGan {
+                image,
+                ..infogan::InfoGan::default()
+            };
+            m.tune(o)?;
+            Box::new(m)
+        }
+        "classifier" if shape.height < 4 || shape.width < 4 => {
+            return Err(Error::Config(format!(
+                "classifier needs images of at least 4x4 (two 2x2 pools), got {}x{}",
+                shape.height, shape.width
+            )))
+        }
+        "classifier" => Box::new(classifier::Classifier {
+            image,
             ..classifier::Classifier::default()
-        })),
-        other => Err(Error::Config(format!(
-            "unknown model '{other}'; available: {}",
-            NAMES.join(", ")
-        ))),
-    }
+        }),
+        other => {
+            return Err(Error::Config(format!(
+                "unknown model '{other}'; available: {}",
+                NAMES.join(", ")
+            )))
+        }
+    })
 }
 
 /// Declare a Linear layer's parameters in the graph: returns (weight, bias).

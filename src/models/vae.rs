@@ -10,6 +10,7 @@
 use crate::graph::{Graph, T};
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
+use crate::models::hparams::Overrides;
 use crate::models::{
     decode_graph, finish_encode, finish_reconstruction, linear_params, Built, GraphKind, Model,
 };
@@ -30,6 +31,15 @@ impl Default for Vae {
             hidden: 400,
             latent: 20,
         }
+    }
+}
+
+impl Vae {
+    /// Apply `--hparam` overrides (see models::hparams).
+    pub fn tune(&mut self, o: &mut Overrides) -> Result<()> {
+        o.count("hidden", &mut self.hidden)?;
+        o.count("latent", &mut self.latent)?;
+        Ok(())
     }
 }
 

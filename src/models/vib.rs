@@ -12,6 +12,7 @@ use crate::graph::{Graph, T};
 use crate::kernels::elementwise::Unary;
 use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
+use crate::models::hparams::Overrides;
 use crate::models::{finish_encode, linear_params, Built, GraphKind, Model};
 use crate::nn::params::{linear_specs, ParamSpec};
 use crate::Result;
@@ -35,6 +36,17 @@ impl Default for Vib {
             beta: 1e-3,
             test_samples: 12,
         }
+    }
+}
+
+impl Vib {
+    /// Apply `--hparam` overrides (see models::hparams).
+    pub fn tune(&mut self, o: &mut Overrides) -> Result<()> {
+        o.f32("beta", &mut self.beta)?;
+        o.count("k", &mut self.k)?;
+        o.count("hidden", &mut self.hidden)?;
+        o.count("test_samples", &mut self.test_samples)?;
+        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@ use crate::data::dataset;
 use crate::eval::assign::code_accuracy;
 use crate::eval::fcd::{self, FcdOptions};
 use crate::eval::report::{self, ReprOptions};
+use crate::models::hparams::Hparams;
 use crate::train::config::TrainConfig;
 use crate::train::grids;
 use crate::train::session::evaluate;
@@ -166,11 +167,15 @@ pub fn sample(gpu: &Gpu, path: &Path, out: Option<&Path>, seed: u64) -> Result<(
 pub fn bench_train(
     gpu: &Gpu,
     model: &str,
+    hparams: Hparams,
     batch: Option<usize>,
     steps: u64,
     reps: usize,
 ) -> Result<()> {
-    let mut cfg = TrainConfig::for_model(model);
+    let mut cfg = TrainConfig {
+        hparams,
+        ..TrainConfig::for_model(model)
+    };
     if let Some(b) = batch {
         cfg.batch_size = b;
     }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::data::dataset::ImageShape;
 use crate::data::mnist;
+use crate::models::hparams::Hparams;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +47,9 @@ pub struct TrainConfig {
     /// decay per step; 0 turns it off. Older configs without it mean off.
     #[serde(default)]
     pub ema_decay: f64,
+    /// Model hyperparameters set with `--hparam NAME=VALUE` (the model's defaults otherwise).
+    #[serde(default, skip_serializing_if = "Hparams::is_empty")]
+    pub hparams: Hparams,
 }
 
 impl TrainConfig {
@@ -68,6 +72,7 @@ impl TrainConfig {
             eval_batch: 500,
             log_every: 50,
             ema_decay: 0.0,
+            hparams: Hparams::new(),
         };
         match model {
             // Alemi et al.: batch 100, Adam(1e-4, beta1 0.5), lr x0.97 every 2 epochs, and

@@ -107,7 +107,7 @@ pub struct Run {
 impl Run {
     pub fn new(gpu: &Gpu, cfg: TrainConfig) -> Result<Run> {
         cfg.validate()?;
-        let model = models::by_name(&cfg.model, cfg.shape)?;
+        let model = models::by_name_with(&cfg.model, cfg.shape, &cfg.hparams)?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
         let store = ParamStore::new(gpu, &model.params(), &model.state(), &mut rng)?;
         let train = Compiled::new(

@@ -35,6 +35,7 @@ use nets::{Norm, Pass};
 use crate::graph::Graph;
 use crate::kernels::elementwise::Unary;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
+use crate::models::hparams::Overrides;
 use crate::models::{decode_graph, Built, GraphKind, Model};
 use crate::nn::params::{
     batch_norm_specs, conv2d_specs, conv_transpose2d_specs, linear_specs, ParamSpec,
@@ -77,6 +78,19 @@ impl Default for InfoGan {
             lambda_cont: 0.1,
             d_batch_norm: true,
         }
+    }
+}
+
+impl InfoGan {
+    /// Apply `--hparam` overrides (see models::hparams).
+    pub fn tune(&mut self, o: &mut Overrides) -> Result<()> {
+        o.counts("widths", &mut self.widths)?;
+        o.count("hidden", &mut self.hidden)?;
+        o.count("q_hidden", &mut self.q_hidden)?;
+        o.count("noise", &mut self.noise)?;
+        o.f32("lambda_cat", &mut self.lambda_cat)?;
+        o.f32("lambda_cont", &mut self.lambda_cont)?;
+        Ok(())
     }
 }
 

@@ -1,0 +1,121 @@
+//! `--hparam NAME=VALUE`: parsing, per-model names (unknown ones are errors that list the
+//! known ones), the overrides reaching the built model, and a run's config carrying them so
+//! `eval` rebuilds the same model.
+
+mod common;
+
+use shadergrad::data::dataset::ImageShape;
+use shadergrad::models::hparams::{parse, Hparams};
+use shadergrad::models::{by_name_with, NAMES};
+use shadergrad::train::checkpoint::TensorFile;
+
+fn hp(items: &[&str]) -> Hparams {
+    parse(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+}
+
+fn shapes(name: &str, h: &Hparams) -> Vec<(String, Vec<usize>)> {
+    let m = by_name_with(name, ImageShape::MNIST, h).unwrap();
+    m.params().into_iter().map(|p| (p.name, p.shape)).collect()
+}
+
+fn shape_of(all: &[(String, Vec<usize>)], name: &str) -> Vec<usize> {
+    all.iter().find(|(n, _)| n == name).unwrap().1.clone()
+}
+
+#[test]
+fn parse_rejects_malformed_items_and_keeps_the_last_value() {
+    for bad in ["gamma", "=1", "gamma=", " = "] {
+        let e = parse(&[bad.to_string()]).unwrap_err().to_string();
+        assert!(e.contains("NAME=VALUE"), "{bad}: {e}");
+    }
+    let h = hp(&["gamma=1", "gamma = 2"]);
+    assert_eq!(h.get("gamma").map(String::as_str), Some("2"));
+}
+
+#[test]
+fn overrides_reach_the_model() {
+    let dim = shapes("dim", &hp(&["widths=8,12,20", "latent=7", "disc_hidden=9"]));
+    assert_eq!(shape_of(&dim, "conv1.weight"), vec![8, 1, 3, 3]);
+    assert_eq!(shape_of(&dim, "conv3.weight"), vec![20, 12, 3, 3]);
+    assert_eq!(shape_of(&dim, "fc_mu.weight"), vec![7, 20]);
+    assert_eq!(shape_of(&dim, "t2.conv1.weight"), vec![9, 12 + 7, 1, 1]);
+    let vae = shapes("vae", &hp(&["latent=3", "hidden=50"]));
+    assert_eq!(shape_of(&vae, "fc21.weight"), vec![3, 50]);
+    // The MLP InfoVAE reads the VAE's sizes and its own weights.
+    let mmd = shapes("mmd-vae-mlp", &hp(&["latent=4", "lambda=10", "alpha=0.5"]));
+    assert_eq!(shape_of(&mmd, "fc21.weight"), vec![4, 400]);
+    let gan = shapes(
+        "infogan",
+        &hp(&["widths=16,24", "hidden=40", "lambda_cat=2"]),
+    );
+    assert_eq!(shape_of(&gan, "discriminator.conv1.weight")[0], 16);
+}
+
+#[test]
+fn unknown_names_and_bad_values_are_one_line_errors_naming_what_is_known() {
+    let err = |name: &str, items: &[&str]| {
+        by_name_with(name, ImageShape::MNIST, &hp(items))
+            .err()
+            .unwrap_or_else(|| panic!("{name} {items:?} was accepted"))
+            .to_string()
+    };
+    let e = err("dim", &["gama=0"]);
+    assert!(
+        e.contains("gama") && e.contains("gamma=0.01") && e.contains("widths=16,32,64"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+    assert!(err("classifier", &["x=1"]).contains("no settable hyperparameters"));
+    assert!(err("dim", &["widths=3,4"]).contains("3 whole numbers"));
+    assert!(err("dim", &["latent=0"]).contains("at least 1"));
+    assert!(err("dim", &["gamma=abc"]).contains("expected a number"));
+    assert!(err("dim", &["gamma=inf"]).contains("finite"));
+    // Every model builds at its defaults through the same path.
+    for name in NAMES {
+        by_name_with(name, ImageShape::MNIST, &Hparams::new()).unwrap();
+    }
+}
+
+#[test]
+fn a_run_saves_its_hyperparameters_and_eval_rebuilds_that_model() {
+    let data = common::small_mnist(256, 500);
+    let out = tempfile::tempdir().unwrap();
+    let run = out.path().join("run");
+    let (data_s, run_s) = (data.path().to_str().unwrap(), run.to_str().unwrap());
+    common::run_cli(&[
+        "train",
+        "--model",
+        "vae",
+        "--hparam",
+        "latent=5",
+        "--hparam",
+        "hidden=32",
+        "--epochs",
+        "1",
+        "--data-dir",
+        data_s,
+        "--out",
+        run_s,
+    ]);
+    let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+    assert!(config.contains("\"latent\": \"5\""), "{config}");
+    let ck = TensorFile::load(&run.join("checkpoint.safetensors")).unwrap();
+    ck.get("fc21.weight", &[5, 32]).unwrap();
+    // eval builds the model from the saved config: with the defaults it could not load.
+    let report = common::run_cli(&[
+        "eval",
+        "--checkpoint",
+        run_s,
+        "--no-baseline",
+        "--queries",
+        "100",
+    ]);
+    assert!(report.contains("D = 5"), "{report}");
+    // A resumed run keeps its model: --hparam there is refused with a reason.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_shadergrad"))
+        .args(["train", "--resume", run_s, "--hparam", "latent=6"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("resumed run"));
+}
