@@ -58,9 +58,14 @@ impl EpochRow {
             .test_error
             .map(|e| format!("{e:.6}"))
             .unwrap_or_default();
+        // Models without a KL term (classifier, infogan) leave the column empty, as test_error.
+        let kl = match self.kl.is_nan() {
+            true => String::new(),
+            false => format!("{:.6}", self.kl),
+        };
         let mut line = format!(
-            "{},{:.6},{:.6},{:.6},{err},{:.1},{:.3}",
-            self.epoch, self.train_loss, self.test_loss, self.kl, self.images_per_sec, self.seconds
+            "{},{:.6},{:.6},{kl},{err},{:.1},{:.3}",
+            self.epoch, self.train_loss, self.test_loss, self.images_per_sec, self.seconds
         );
         for v in self.extra.iter().map(|(_, v)| v).chain(&self.kl_per_dim) {
             line.push_str(&format!(",{v:.6}"));
@@ -416,11 +421,14 @@ pub fn train(gpu: &Gpu, mut cfg: TrainConfig, resume: Option<&Path>) -> Result<V
             }
         }
         println!(
-            "epoch {:>3}  train {:.4}  test {:.4}  kl {:.3}{}  {:.0} img/s  {:.1}s",
+            "epoch {:>3}  train {:.4}  test {:.4}{}{}  {:.0} img/s  {:.1}s",
             row.epoch,
             row.train_loss,
             row.test_loss,
-            row.kl,
+            match row.kl.is_nan() {
+                true => String::new(),
+                false => format!("  kl {:.3}", row.kl),
+            },
             row.test_error
                 .map(|e| format!("  error {:.2}%", 100.0 * e))
                 .unwrap_or_default()
