@@ -11,14 +11,16 @@
 //!           fc -> 1024, BN, lReLU
 //!   D head: fc 1024 -> 1;  Q head: fc 1024 -> 128, BN, lReLU; fc -> 10 (category logits),
 //!           fc -> 2 (means of c_cont), fc -> 2 (their log-variances)
-//!   loss_D = BCE(D(x), 1) + BCE(D(sg G(z)), 0)
-//!   loss_G = BCE(D'(G(z)), 1) + lambda_cat CE(Q'(G(z)), c_cat) + lambda_cont NLL(c_cont | Q'(G(z)))
+//!   I(Q, c) = lambda_cat CE(Q_cat, c_cat) + lambda_cont NLL(c_cont | Q_mu, Q_logvar)
+//!   loss_D = BCE(D(x), 1) + BCE(D(sg G(z)), 0) + I(Q(sg G(z)), c)
+//!   loss_G = BCE(D'(G(z)), 1) + I(Q'(G(z)), c)
 //!   NLL(c | mu, logvar) = sum_j [ logvar_j / 2 + (c_j - mu_j)^2 / (2 exp(logvar_j)) ]
-//! sg is stop-gradient (detach); D' is D with its parameters detached and Q' the Q head on D's
-//! detached body. So one backward pass of loss_D + loss_G gives D's parameters loss_D's
-//! gradient only and G's and Q's head loss_G's only, and both players take their Adam step at
-//! once (simultaneous gradient descent), G and Q at 5x D's learning rate (1e-3 vs 2e-4, the
-//! paper's). D sees real and generated batches in separate passes, each normalised by its own
+//! sg is stop-gradient (detach); D' and Q' are D and Q with their parameters detached. The
+//! information term sits in both players' losses, as in the official code: it trains Q's head
+//! and the body Q shares with D (on D's side) and makes G's codes recoverable (on G's). So one
+//! backward pass of loss_D + loss_G gives D's and Q's parameters loss_D's gradient only and
+//! G's loss_G's only, and both players take their Adam step at once (simultaneous gradient
+//! descent), G at 5x D's (and Q's) learning rate (1e-3 vs 2e-4, the paper's). D sees real and generated batches in separate passes, each normalised by its own
 //! batch statistics (as PyTorch does with two calls); only the real pass updates D's running
 //! statistics, which evaluation and the codes of real images then use, so a code depends on
 //! its image alone. Q's batch norm tracks the generated images it learns on.
@@ -162,9 +164,10 @@ impl Model for InfoGan {
 
     /// The paper's rates: generator and Q at 1e-3, discriminator at 2e-4 (the run's --lr).
     fn lr_multiplier(&self, name: &str) -> f64 {
-        match name.starts_with("discriminator.") {
-            true => 1.0,
-            false => 5.0,
+        // Q belongs to the discriminator's side (it shares D's body).
+        match name.starts_with("generator.") {
+            true => 5.0,
+            false => 1.0,
         }
     }
 
@@ -200,7 +203,7 @@ impl Model for InfoGan {
                 norm: Norm::Running,
             };
             let body = self.body(&mut g, x, eval)?;
-            let q = self.q(&mut g, body, Norm::Running)?;
+            let q = self.q(&mut g, body, eval)?;
             let codes = g.concat_features(q.cat, q.mu)?;
             let outputs = BTreeMap::from([("codes", g.output("codes", codes))]);
             return Ok(Built { graph: g, outputs });
@@ -235,22 +238,24 @@ impl Model for InfoGan {
         let fake_score = self.score(&mut g, fake_body, false)?;
         let d_real = Self::bce_to(&mut g, real_score, 1.0, "ones")?;
         let d_fake = Self::bce_to(&mut g, fake_score, 0.0, "zeros")?;
-        let d_loss = g.add(d_real, d_fake)?;
-        // The generator's: fool a frozen D, and let Q (on the frozen body) recover the codes.
+        let d_gan = g.add(d_real, d_fake)?;
+        // The mutual-information term, on D's side: Q on D's live body over the detached
+        // generated images, so it trains Q's head and D's shared body (the official code adds
+        // it to the discriminator's loss); Q's running statistics follow these images.
+        let q_live = self.q(&mut g, fake_body, live(norm(Norm::Track)))?;
+        let (info_cat, info_cont, info_d) = self.information(&mut g, q_live, c_cont, c_labels)?;
+        let d_loss = g.add(d_gan, info_d)?;
+        // The generator's: fool a frozen D, and make its codes recoverable by a frozen Q.
         let frozen = Pass {
             frozen: true,
             norm: gen,
         };
         let seen_body = self.body(&mut g, fake, frozen)?;
         let seen_score = self.score(&mut g, seen_body, true)?;
-        let q = self.q(&mut g, seen_body, norm(Norm::Track))?;
+        let q_seen = self.q(&mut g, seen_body, frozen)?;
         let g_gan = Self::bce_to(&mut g, seen_score, 1.0, "ones_g")?;
-        let info_cat = g.softmax_xent(q.cat, c_labels)?;
-        let info_cont = Self::gaussian_nll(&mut g, c_cont, q.mu, q.logvar)?;
-        let cat_w = g.scale(info_cat, self.lambda_cat);
-        let cont_w = g.scale(info_cont, self.lambda_cont);
-        let info = g.add(cat_w, cont_w)?;
-        let g_loss = g.add(g_gan, info)?;
+        let (_, _, info_g) = self.information(&mut g, q_seen, c_cont, c_labels)?;
+        let g_loss = g.add(g_gan, info_g)?;
         let per_image = g.add(d_loss, g_loss)?;
         // Each player's objective per image, by name (the gradient test checks each player's
         // parameters against its own objective).
@@ -259,7 +264,7 @@ impl Model for InfoGan {
         let total = Self::sum(&mut g, per_image);
         g.metric("loss", total)?;
         for (name, t) in [
-            ("d_loss", d_loss),
+            ("d_loss", d_gan),
             ("g_loss", g_gan),
             ("info_cat", info_cat),
             ("info_cont", info_cont),

@@ -151,23 +151,36 @@ impl InfoGan {
         self.fc(g, body, "discriminator.out", (self.hidden, 1), frozen)
     }
 
-    /// Q's head on body features (always learning; `norm` for its batch norm).
-    pub(super) fn q(&self, g: &mut Graph, body: T, norm: Norm) -> Result<QHead> {
-        let pass = Pass {
-            frozen: false,
-            norm,
-        };
-        let h = self.fc(g, body, "q.fc", (self.hidden, self.q_hidden), false)?;
+    /// Q's head on body features; its parameters detached when `pass.frozen`.
+    pub(super) fn q(&self, g: &mut Graph, body: T, pass: Pass) -> Result<QHead> {
+        let f = pass.frozen;
+        let h = self.fc(g, body, "q.fc", (self.hidden, self.q_hidden), f)?;
         let h = match self.d_batch_norm {
             true => self.batch_norm(g, h, "q.bn", self.q_hidden, pass)?,
             false => g.leaky_relu(h, SLOPE),
         };
         let (k, c) = (self.categories, self.continuous);
         Ok(QHead {
-            cat: self.fc(g, h, "q.cat", (self.q_hidden, k), false)?,
-            mu: self.fc(g, h, "q.mu", (self.q_hidden, c), false)?,
-            logvar: self.fc(g, h, "q.logvar", (self.q_hidden, c), false)?,
+            cat: self.fc(g, h, "q.cat", (self.q_hidden, k), f)?,
+            mu: self.fc(g, h, "q.mu", (self.q_hidden, c), f)?,
+            logvar: self.fc(g, h, "q.logvar", (self.q_hidden, c), f)?,
         })
+    }
+
+    /// Q's code losses per image: (CE of the category, NLL of the continuous codes,
+    /// lambda_cat CE + lambda_cont NLL), each [B].
+    pub(super) fn information(
+        &self,
+        g: &mut Graph,
+        q: QHead,
+        c_cont: T,
+        c_labels: T,
+    ) -> Result<(T, T, T)> {
+        let cat = g.softmax_xent(q.cat, c_labels)?;
+        let cont = Self::gaussian_nll(g, c_cont, q.mu, q.logvar)?;
+        let cat_w = g.scale(cat, self.lambda_cat);
+        let cont_w = g.scale(cont, self.lambda_cont);
+        Ok((cat, cont, g.add(cat_w, cont_w)?))
     }
 
     /// sum_j [ logvar_j / 2 + (c_j - mu_j)^2 exp(-logvar_j) / 2 ] per row: [B].
