@@ -39,6 +39,10 @@ fn overrides_reach_the_model() {
     assert_eq!(shape_of(&dim, "conv3.weight"), vec![20, 12, 3, 3]);
     assert_eq!(shape_of(&dim, "fc_mu.weight"), vec![7, 20]);
     assert_eq!(shape_of(&dim, "t2.conv1.weight"), vec![9, 12 + 7, 1, 1]);
+    // The dot critic replaces the concat critics' parameters with its embeddings.
+    let dot = shapes("dim", &hp(&["critic=dot", "disc_hidden=10"]));
+    assert_eq!(shape_of(&dot, "t2.phi.conv1.weight"), vec![10, 32, 1, 1]);
+    assert!(dot.iter().all(|(n, _)| n != "t2.conv1.weight"));
     let vae = shapes("vae", &hp(&["latent=3", "hidden=50"]));
     assert_eq!(shape_of(&vae, "fc21.weight"), vec![3, 50]);
     // The MLP InfoVAE reads the VAE's sizes and its own weights.
@@ -70,6 +74,7 @@ fn unknown_names_and_bad_values_are_one_line_errors_naming_what_is_known() {
     assert!(err("dim", &["latent=0"]).contains("at least 1"));
     assert!(err("dim", &["gamma=abc"]).contains("expected a number"));
     assert!(err("dim", &["gamma=inf"]).contains("finite"));
+    assert!(err("dim", &["critic=bilinear"]).contains("one of concat, dot"));
     // Every model builds at its defaults through the same path.
     for name in NAMES {
         by_name_with(name, ImageShape::MNIST, &Hparams::new()).unwrap();

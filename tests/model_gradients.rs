@@ -94,6 +94,15 @@ fn dim_gradients_match_central_differences() {
     check_model("dim");
 }
 
+/// DIM with the encode-and-dot-product critics: all-pairs scores through a 1x1 conv whose
+/// weight is the code's embedding (a gradient into a computed weight).
+#[test]
+fn dim_dot_critic_gradients_match_central_differences() {
+    let hp = shadergrad::models::hparams::parse(&["critic=dot".into()]).unwrap();
+    let model = models::by_name_with("dim", ImageShape::MNIST, &hp).unwrap();
+    check("dim critic=dot", model.as_ref(), &CHECK);
+}
+
 #[test]
 fn conv_vae_gradients_match_central_differences() {
     check_model("conv-vae");

@@ -95,6 +95,23 @@ impl<'a> Overrides<'a> {
         Ok(())
     }
 
+    /// One of `options`: `name=dot`. `slot` holds the current choice.
+    pub fn choice(
+        &mut self,
+        name: &'static str,
+        slot: &mut &'static str,
+        options: &[&'static str],
+    ) -> Result<()> {
+        if let Some(text) = self.take(name) {
+            *slot = match options.iter().find(|o| **o == text) {
+                Some(o) => o,
+                None => return Err(self.bad(name, &format!("one of {}", options.join(", ")))),
+            };
+        }
+        self.known.push(format!("{name}={slot}"));
+        Ok(())
+    }
+
     /// Error on any given name no setter read, listing the names this model knows.
     pub fn finish(self) -> Result<()> {
         let unknown: Vec<&str> = self

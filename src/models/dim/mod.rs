@@ -9,7 +9,9 @@
 //!   JS(T) = E_pos[-softplus(-T)] - E_neg[softplus(T)]   (the Jensen-Shannon bound)
 //!   loss = -alpha JS(T1) - (beta / hw) sum_ij JS(T2_ij) + gamma KL(p(z|x) || N(0, I))
 //! Positive pairs pair an image's own features with its own z; negatives with another image's.
-//! Defaults alpha 0.5, beta 1.5, gamma 0.01 (the reference configuration).
+//! Defaults alpha 0.5, beta 1.5, gamma 0.01 (the reference configuration). These are the
+//! "concat" critics; `critic = "dot"` swaps in encode-and-dot-product critics scored over
+//! all pairs of the batch (dot.rs), the official implementation's.
 //! The loss is summed over the batch (reported per image). The code used for evaluation is mu.
 //! Shapes: x [B, C, H, W]; C(x) [B, c2, H/4, W/4]; s [B, c3]; mu, logvar, z [B, D];
 //! global pairs [B, c3 + D]; local pairs [B, c2 + D, H/4, W/4]; scores [B] and [B, 1, H/4, W/4].
@@ -28,6 +30,8 @@ use crate::models::{finish_encode, linear_params, Built, GraphKind, Model};
 use crate::nn::params::{batch_norm_specs, conv2d_specs, linear_specs, ParamSpec};
 use crate::Result;
 
+mod dot;
+
 #[derive(Debug, Clone)]
 pub struct Dim {
     /// Input image: channels, height, width (height and width divisible by 4).
@@ -40,6 +44,9 @@ pub struct Dim {
     pub alpha: f32,
     pub beta: f32,
     pub gamma: f32,
+    /// "concat": T1, T2 score concatenated pairs, one shuffled negative per positive;
+    /// "dot": encode-and-dot-product over all pairs of the batch (dot.rs).
+    pub critic: &'static str,
 }
 
 impl Default for Dim {
@@ -54,6 +61,7 @@ impl Default for Dim {
             alpha: 0.5,
             beta: 1.5,
             gamma: 0.01,
+            critic: "concat",
         }
     }
 }
@@ -67,6 +75,7 @@ impl Dim {
         o.f32("alpha", &mut self.alpha)?;
         o.f32("beta", &mut self.beta)?;
         o.f32("gamma", &mut self.gamma)?;
+        o.choice("critic", &mut self.critic, &["concat", "dot"])?;
         Ok(())
     }
 }
@@ -74,6 +83,11 @@ impl Dim {
 const SLOPE: f32 = 0.2;
 
 impl Dim {
+    /// Positions of the local map C(x): (H / 4) (W / 4).
+    fn local_positions(&self) -> usize {
+        (self.image[1] / 4) * (self.image[2] / 4)
+    }
+
     fn bn(&self, kind: GraphKind) -> BatchNorm {
         BatchNorm {
             train: kind == GraphKind::Train,
@@ -172,6 +186,10 @@ impl Model for Dim {
         }
         p.extend(linear_specs("fc_mu", c3, self.latent));
         p.extend(linear_specs("fc_logvar", c3, self.latent));
+        if self.critic == "dot" {
+            p.extend(self.dot_specs());
+            return p;
+        }
         p.extend(linear_specs("t1.fc1", c3 + self.latent, self.disc_hidden));
         p.extend(linear_specs("t1.fc2", self.disc_hidden, 1));
         p.extend(conv2d_specs(
@@ -210,15 +228,24 @@ impl Model for Dim {
             return Ok(finish_encode(g, mu, Some(logvar)));
         }
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
-        let z_other = g.shuffle_rows(z, PermKind::Derangement, seed)?;
-
-        let global_pos = self.global_score(&mut g, summary, z)?;
-        let global_neg = self.global_score(&mut g, summary, z_other)?;
-        let global = self.neg_js(&mut g, global_pos, global_neg)?;
-        let local_pos = self.local_scores(&mut g, local, z)?;
-        let local_neg = self.local_scores(&mut g, local, z_other)?;
-        let local_sum = self.neg_js(&mut g, local_pos, local_neg)?;
-        let hw = (h / 4 * (w / 4)) as f32;
+        let (global, local_sum) = match self.critic {
+            "dot" => (
+                self.dot_global(&mut g, local, z)?,
+                self.dot_local(&mut g, local, z)?,
+            ),
+            _ => {
+                let z_other = g.shuffle_rows(z, PermKind::Derangement, seed)?;
+                let global_pos = self.global_score(&mut g, summary, z)?;
+                let global_neg = self.global_score(&mut g, summary, z_other)?;
+                let local_pos = self.local_scores(&mut g, local, z)?;
+                let local_neg = self.local_scores(&mut g, local, z_other)?;
+                (
+                    self.neg_js(&mut g, global_pos, global_neg)?,
+                    self.neg_js(&mut g, local_pos, local_neg)?,
+                )
+            }
+        };
+        let hw = self.local_positions() as f32;
 
         // Per image: alpha (-JS_global) + beta/hw sum_ij (-JS_local_ij) + gamma KL.
         let a = g.scale(global, self.alpha);
