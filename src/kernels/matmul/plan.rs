@@ -60,8 +60,13 @@ impl Plan {
         let variant = spec.variant.unwrap_or_else(|| {
             if !gpu.is_cpu() {
                 Variant::Tiled
-            } else if rb_cost(spec, true) < 0.95 * rb_cost(spec, false) {
-                // Narrow outputs: lanes along N would mostly idle.
+            } else if rb_cost(spec, true) < 0.95 * rb_cost(spec, false)
+                && !spec.n.is_multiple_of(RB_ROWS)
+            {
+                // Narrow outputs: lanes along N would mostly idle. Not when C^T's rows fill
+                // whole tiles: on lavapipe that case grows host memory by megabytes per
+                // dispatch (a linear layer of 32 or 64 outputs, 128 rows: ~3 MB per step,
+                // flat with 20 or 60 or non-transposed; cause not found, see README).
                 Variant::RegisterBlockedTransposed
             } else {
                 Variant::RegisterBlocked
