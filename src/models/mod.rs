@@ -128,51 +128,44 @@ pub fn by_name_with(name: &str, shape: ImageShape, hp: &Hparams) -> Result<Box<d
 
 fn build_named(name: &str, shape: ImageShape, o: &mut Overrides) -> Result<Box<dyn Model>> {
     let image = [shape.channels, shape.height, shape.width];
-    let mut vae = Vae {
+    let vae = Vae {
         input: shape.pixels(),
         ..Vae::default()
     };
     Ok(match name {
-        "vae" => {
-            vae.tune(o)?;
-            Box::new(vae)
-        }
+        "vae" => tuned(vae, o, Vae::tune)?,
         "vib" => {
-            let mut m = vib::Vib {
+            let m = vib::Vib {
                 input: shape.pixels(),
                 ..vib::Vib::default()
             };
-            m.tune(o)?;
-            Box::new(m)
+            tuned(m, o, vib::Vib::tune)?
         }
         "bn-vae" => {
-            let mut m = bn_vae::BnVae {
+            let m = bn_vae::BnVae {
                 vae,
                 ..bn_vae::BnVae::default()
             };
-            m.tune(o)?;
-            Box::new(m)
+            tuned(m, o, bn_vae::BnVae::tune)?
         }
         "eae" => {
             let d = eae::Eae::default();
-            let mut m = eae::Eae {
+            let m = eae::Eae {
                 ae: Vae {
                     input: shape.pixels(),
                     ..d.ae
                 },
                 ..d
             };
-            m.tune(o)?;
-            Box::new(m)
+            tuned(m, o, eae::Eae::tune)?
         }
         "mmd-vae-mlp" => {
-            let mut m = mmd_vae::MmdVae {
+            let m = mmd_vae::MmdVae {
                 name: "mmd-vae-mlp",
                 net: mmd_vae::Net::Mlp(vae),
                 ..mmd_vae::MmdVae::default()
             };
-            m.tune(o)?;
-            Box::new(m)
+            tuned(m, o, mmd_vae::MmdVae::tune)?
         }
         "conv-vae" | "dim" | "mmd-vae" | "mmd-vae-ref" | "infogan"
             if !shape.height.is_multiple_of(4) || !shape.width.is_multiple_of(4) =>
@@ -183,41 +176,37 @@ fn build_named(name: &str, shape: ImageShape, o: &mut Overrides) -> Result<Box<d
             )))
         }
         "conv-vae" => {
-            let mut m = conv_vae::ConvVae {
+            let m = conv_vae::ConvVae {
                 image,
                 ..conv_vae::ConvVae::default()
             };
-            m.tune(o)?;
-            Box::new(m)
+            tuned(m, o, conv_vae::ConvVae::tune)?
         }
         "mmd-vae" | "mmd-vae-ref" => {
             let (name, net) = match name {
                 "mmd-vae" => ("mmd-vae", mmd_vae::Net::small_conv(image)),
                 _ => ("mmd-vae-ref", mmd_vae::Net::reference_conv(image)),
             };
-            let mut m = mmd_vae::MmdVae {
+            let m = mmd_vae::MmdVae {
                 name,
                 net,
                 ..mmd_vae::MmdVae::default()
             };
-            m.tune(o)?;
-            Box::new(m)
+            tuned(m, o, mmd_vae::MmdVae::tune)?
         }
         "dim" => {
-            let mut m = dim::Dim {
+            let m = dim::Dim {
                 image,
                 ..dim::Dim::default()
             };
-            m.tune(o)?;
-            Box::new(m)
+            tuned(m, o, dim::Dim::tune)?
         }
         "infogan" => {
-            let mut m = infogan::InfoGan {
+            let m = infogan::InfoGan {
                 image,
                 ..infogan::InfoGan::default()
             };
-            m.tune(o)?;
-            Box::new(m)
+            tuned(m, o, infogan::InfoGan::tune)?
         }
         "classifier" if shape.height < 4 || shape.width < 4 => {
             return Err(Error::Config(format!(
@@ -236,6 +225,16 @@ fn build_named(name: &str, shape: ImageShape, o: &mut Overrides) -> Result<Box<d
             )))
         }
     })
+}
+
+/// `m` after its `--hparam` overrides, boxed.
+fn tuned<M: Model + 'static>(
+    mut m: M,
+    o: &mut Overrides,
+    tune: fn(&mut M, &mut Overrides) -> Result<()>,
+) -> Result<Box<dyn Model>> {
+    tune(&mut m, o)?;
+    Ok(Box::new(m))
 }
 
 /// Declare a Linear layer's parameters in the graph: returns (weight, bias).
