@@ -139,6 +139,10 @@ struct ReprArgs {
     /// Skip the raw-pixel baseline
     #[arg(long)]
     no_baseline: bool,
+    /// Evaluate this layer instead of the code: dim has `local` (the feature map C(x)) and
+    /// `summary` (the pooled features before mu); an unknown name lists the model's layers
+    #[arg(long, default_value = "codes")]
+    layer: String,
 }
 
 impl ReprArgs {
@@ -147,6 +151,7 @@ impl ReprArgs {
             knn_k: self.knn_k,
             queries: self.queries,
             baseline: !self.no_baseline,
+            layer: self.layer.clone(),
             ..ReprOptions::default()
         };
         o.probe.epochs = self.probe_epochs.unwrap_or(o.probe.epochs);

@@ -372,6 +372,60 @@ fn every_model_encodes_deterministically_whatever_the_batch() {
     }
 }
 
+/// `eval --layer`: DIM's inner layers come out flattened, and its code is the fc_mu map of
+/// the "summary" layer (checked in f64 against the stored weights); an unknown layer is a
+/// one-line error naming the model's layers, raised before any GPU work.
+#[test]
+fn dim_inner_layers_encode_flattened_and_the_code_is_their_linear_map() {
+    use rand::SeedableRng;
+    use shadergrad::eval::{check_layer, encode_split_at};
+    let gpu = gpu();
+    let data = mnist::load(&mnist::default_dir()).unwrap();
+    let n = 13;
+    let split = mnist::Split {
+        images: data.test.images[..n * 784].to_vec(),
+        labels: data.test.labels[..n].to_vec(),
+    };
+    let items = ["widths=4,6,8", "latent=5"].map(String::from);
+    let hp = shadergrad::models::hparams::parse(&items).unwrap();
+    let shape = shadergrad::data::dataset::ImageShape::MNIST;
+    let model = models::by_name_with("dim", shape, &hp).unwrap();
+    let mut seeded = StdRng::seed_from_u64(rng().random());
+    let store =
+        shadergrad::nn::params::ParamStore::new(gpu, &model.params(), &model.state(), &mut seeded)
+            .unwrap();
+    let at = |layer: &str| encode_split_at(gpu, model.as_ref(), &store, &split, 4, layer).unwrap();
+    let (local, summary, codes) = (at("local"), at("summary"), at("codes"));
+    assert_eq!((local.dim, summary.dim, codes.dim), (6 * 7 * 7, 8, 5));
+    assert!(local.values.iter().any(|&v| v != 0.0));
+    let w: Vec<f32> = gpu
+        .download(&store.param_view(gpu, "fc_mu.weight", &[5, 8]).unwrap())
+        .unwrap();
+    let b: Vec<f32> = gpu
+        .download(&store.param_view(gpu, "fc_mu.bias", &[5]).unwrap())
+        .unwrap();
+    let want: Vec<f64> = (0..n * 5)
+        .map(|e| {
+            let (i, j) = (e / 5, e % 5);
+            let dot: f64 = (0..8)
+                .map(|c| summary.values[i * 8 + c] as f64 * w[j * 8 + c] as f64)
+                .sum();
+            dot + b[j] as f64
+        })
+        .collect();
+    assert_close("dim codes from summary", &codes.values, &want, 1e-4, 1e-5);
+
+    check_layer(model.as_ref(), "local").unwrap();
+    let e = check_layer(model.as_ref(), "conv9")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\"conv9\"") && e.contains("codes, local, summary"),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+}
+
 /// Train the VAE for a few steps on a small MNIST, then run the evaluation the CLI runs.
 #[test]
 fn end_to_end_vae_codes_probe_knn_and_retrieval_png() {

@@ -14,7 +14,7 @@ use std::cell::Cell;
 
 use crate::data::mnist::Split;
 use crate::eval::Codes;
-use crate::models::{GraphKind, Model};
+use crate::models::{Built, GraphKind, Model};
 use crate::nn::params::ParamStore;
 use crate::train::session::Compiled;
 use crate::{Error, Gpu, Result};
@@ -51,6 +51,22 @@ pub fn compile_encoder(
     store: &ParamStore,
     batch: usize,
 ) -> Result<Compiled> {
+    compile_encoder_at(gpu, model, store, batch, CODES)
+}
+
+/// The output of an Encode graph that holds the model's code.
+pub const CODES: &str = "codes";
+
+/// `compile_encoder`, reading `layer` instead of the code: any named output of the model's
+/// Encode graph (DIM's "local" feature map and "summary", as in the paper's conv/fc/Y
+/// evaluation), flattened to [B, features]. Only "codes" carries a logvar.
+pub fn compile_encoder_at(
+    gpu: &Gpu,
+    model: &dyn Model,
+    store: &ParamStore,
+    batch: usize,
+    layer: &str,
+) -> Result<Compiled> {
     if !model.has_encoder() {
         return Err(Error::Config(format!(
             "model {} has no encoder; representation evaluation needs one",
@@ -58,12 +74,23 @@ pub fn compile_encoder(
         )));
     }
     let mut built = model.build(GraphKind::Encode, batch, 0)?;
-    let codes = *built.outputs.get("codes").ok_or_else(|| {
-        Error::Config(format!(
-            "model {}'s Encode graph has no \"codes\" output",
-            model.name()
-        ))
-    })?;
+    let codes = *built
+        .outputs
+        .get(layer)
+        .ok_or_else(|| no_layer(model, &built, layer))?;
+    let g = &mut built.graph;
+    let codes = match g.shape(codes).to_vec() {
+        // A feature map [B, C, H, W] is read as one vector per image (a zero-copy view).
+        s if s.len() > 2 && layer != CODES => {
+            let flat = g.reshape(codes, &[s[0], s[1..].iter().product()])?;
+            g.output(layer, flat)
+        }
+        _ => codes,
+    };
+    if layer != CODES {
+        built.outputs.remove("logvar");
+    }
+    built.outputs.insert(CODES, codes);
     let g = &mut built.graph;
     match g.shape(codes) {
         [b, _] if *b == batch => {}
@@ -74,13 +101,39 @@ pub fn compile_encoder(
             )))
         }
     }
-    if batch >= 2 {
+    if batch >= 2 && layer == CODES {
         let h = g.knn_entropy(codes, 1)?;
         g.metric(CODE_ENTROPY, h)?;
     }
     let enc = Compiled::from_built(gpu, built, store, false, batch)?;
     COMPILES.with(|c| c.set(c.get() + 1));
     Ok(enc)
+}
+
+/// Fail early (before any GPU work) when `model`'s Encode graph has no output `layer`.
+pub fn check_layer(model: &dyn Model, layer: &str) -> Result<()> {
+    if !model.has_encoder() {
+        return Ok(()); // nothing is encoded
+    }
+    let built = model.build(GraphKind::Encode, 2, 0)?;
+    match built.outputs.contains_key(layer) {
+        true => Ok(()),
+        false => Err(no_layer(model, &built, layer)),
+    }
+}
+
+fn no_layer(model: &dyn Model, built: &Built, layer: &str) -> Error {
+    let layers: Vec<&str> = built
+        .outputs
+        .keys()
+        .copied()
+        .filter(|k| *k != "logvar")
+        .collect();
+    Error::Config(format!(
+        "model {} has no layer {layer:?} to evaluate; its layers: {}",
+        model.name(),
+        layers.join(", ")
+    ))
 }
 
 /// Run the encoder program `enc` over every image of `split` in order.
@@ -137,12 +190,24 @@ pub fn encode_split(
     split: &Split,
     batch: usize,
 ) -> Result<Codes> {
+    encode_split_at(gpu, model, store, split, batch, CODES)
+}
+
+/// `encode_split` reading the Encode graph's output `layer` (see `compile_encoder_at`).
+pub fn encode_split_at(
+    gpu: &Gpu,
+    model: &dyn Model,
+    store: &ParamStore,
+    split: &Split,
+    batch: usize,
+    layer: &str,
+) -> Result<Codes> {
     let n = split.len();
     if n == 0 || batch == 0 {
         return Err(Error::Config(format!(
             "encoding {n} images in batches of {batch}: both must be at least 1"
         )));
     }
-    let enc = compile_encoder(gpu, model, store, batch.min(n))?;
+    let enc = compile_encoder_at(gpu, model, store, batch.min(n), layer)?;
     Ok(encode_with(gpu, &enc, split)?.codes)
 }

@@ -21,7 +21,10 @@ pub mod linalg;
 pub mod probe;
 pub mod report;
 
-pub use encode::{compile_encoder, encode_split, encode_with, Encoded};
+pub use encode::{
+    check_layer, compile_encoder, compile_encoder_at, encode_split, encode_split_at, encode_with,
+    Encoded, CODES,
+};
 pub use knn::{knn, knn_with, Knn, KnnPlan};
 pub use probe::{linear_probe, linear_probe_with, Probe, ProbeConfig};
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::dataset::{Dataset, ImageShape, Split};
-use crate::eval::{encode_split, knn, knn_with, linear_probe_with, Codes, ProbeConfig};
+use crate::eval::{encode_split_at, knn, knn_with, linear_probe_with, Codes, ProbeConfig, CODES};
 use crate::models::Model;
 use crate::nn::params::ParamStore;
 use crate::train::images::save_image_grid;
@@ -31,6 +31,9 @@ pub struct ReprOptions {
     pub queries: Option<usize>,
     /// Also evaluate the raw pixels.
     pub baseline: bool,
+    /// Which output of the Encode graph to evaluate: "codes" (the model's code), or a named
+    /// inner layer such as DIM's "local" feature map.
+    pub layer: String,
 }
 
 impl Default for ReprOptions {
@@ -40,6 +43,7 @@ impl Default for ReprOptions {
             probe: ProbeConfig::default(),
             queries: None,
             baseline: true,
+            layer: CODES.to_string(),
         }
     }
 }
@@ -153,7 +157,7 @@ pub fn write_retrieval(
 }
 
 /// Encode both splits, measure the codes (and the raw pixels unless disabled), print the
-/// table and write `dir/retrieval.png`. Returns the table's rows (codes first).
+/// table and write `dir/retrieval.png` (`retrieval-LAYER.png` for an inner layer). Returns the table's rows (codes first).
 pub fn run(
     gpu: &Gpu,
     model: &dyn Model,
@@ -169,15 +173,19 @@ pub fn run(
         data.train.len(),
         data.test.len()
     );
-    let train = encode_split(gpu, model, store, &data.train, batch)?;
-    let test = encode_split(gpu, model, store, &data.test, batch)?;
+    let layer = o.layer.as_str();
+    let train = encode_split_at(gpu, model, store, &data.train, batch, layer)?;
+    let test = encode_split_at(gpu, model, store, &data.test, batch, layer)?;
     println!(
-        "representations: codes of D = {} in {:.1}s",
+        "representations: {layer} of D = {} in {:.1}s",
         train.dim,
         t0.elapsed().as_secs_f64()
     );
-    let mut rows = vec![measure(gpu, "codes", &train, &test, o)?];
-    let path = dir.join("retrieval.png");
+    let mut rows = vec![measure(gpu, layer, &train, &test, o)?];
+    let path = match layer {
+        CODES => dir.join("retrieval.png"),
+        _ => dir.join(format!("retrieval-{layer}.png")),
+    };
     write_retrieval(
         gpu,
         &path,

@@ -102,6 +102,7 @@ pub fn eval_with(
     if fcd.is_some() {
         fcd::check_generator(run.model.as_ref())?; // before the slower work below
     }
+    crate::eval::check_layer(run.model.as_ref(), &repr.layer)?;
     let m = evaluate(gpu, &run.eval, &data.test)?;
     let n = data.test.len() as f64;
     println!(

@@ -224,8 +224,15 @@ impl Model for Dim {
         let x = g.input("x", &[batch, c, h, w]);
         let (local, summary, mu, logvar) = self.encode(&mut g, x, kind)?;
         if kind == GraphKind::Encode {
-            // The code is the encoder mean.
-            return Ok(finish_encode(g, mu, Some(logvar)));
+            // The code is the encoder mean; the local map and the summary are there for
+            // `eval --layer` (the paper also probes its conv and fc layers).
+            let mut built = finish_encode(g, mu, Some(logvar));
+            let g = &mut built.graph;
+            built.outputs.insert("local", g.output("local", local));
+            built
+                .outputs
+                .insert("summary", g.output("summary", summary));
+            return Ok(built);
         }
         let (z, kl) = g.gaussian_head(mu, logvar, Scale::LogVar, seed)?;
         let (global, local_sum) = match self.critic {
