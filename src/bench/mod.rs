@@ -6,6 +6,7 @@
 //! (`cases`), so a new kernel family adds its cases there and nothing else.
 
 pub mod cases;
+pub mod memory;
 pub mod table;
 pub mod timer;
 

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::bench::memory::{growth_per_step, resident_bytes};
 use crate::data::batch::{batches, epoch_order};
 use crate::data::dataset;
 use crate::eval::assign::code_accuracy;
@@ -17,6 +18,8 @@ use crate::train::grids;
 use crate::train::session::evaluate;
 use crate::train::trainer::Run;
 use crate::{Error, Gpu, Result};
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// The run directory named by a directory or a file inside it.
 pub fn run_dir(path: &Path) -> Result<PathBuf> {
@@ -198,9 +201,11 @@ pub fn bench_train(
         Ok(t.elapsed().as_secs_f64())
     };
     block(&mut run, 10)?; // warm-up: the first dispatch of each pipeline JIT-compiles
+    let resident_before = resident_bytes();
     let mut rates: Vec<f64> = (0..reps)
         .map(|_| block(&mut run, steps).map(|s| (steps as usize * run.cfg.batch_size) as f64 / s))
         .collect::<Result<_>>()?;
+    let resident_after = resident_bytes();
     rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!("adapter: {}", gpu.describe());
     println!(
@@ -211,6 +216,18 @@ pub fn bench_train(
         rates[0],
         rates[reps - 1]
     );
+    if let (Some(a), Some(b)) = (resident_before, resident_after) {
+        // A step allocates nothing that outlives it, so this stays near 0 (a few KB of
+        // allocator noise); a leak in the scheduler, wgpu or the driver shows as MB per step.
+        let timed = reps as u64 * steps;
+        println!(
+            "host memory (resident): {:.0} MiB after warm-up, {:.0} MiB after {timed} more \
+             steps ({:+.1} KiB per step)",
+            a as f64 / MIB,
+            b as f64 / MIB,
+            growth_per_step(a, b, timed) / 1024.0
+        );
+    }
     println!("\none step, per instruction (each timed alone, median of 5 x 20 repeats):");
     let rows = run.train.program.profile(gpu, 20, 5)?;
     let total: f64 = rows.iter().map(|r| r.1).sum();
