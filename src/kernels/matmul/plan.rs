@@ -64,9 +64,9 @@ impl Plan {
                 && !spec.n.is_multiple_of(RB_ROWS)
             {
                 // Narrow outputs: lanes along N would mostly idle. Not when C^T's rows fill
-                // whole tiles: on lavapipe that case grows host memory by megabytes per
-                // dispatch (a linear layer of 32 or 64 outputs, 128 rows: ~3 MB per step,
-                // flat with 20 or 60 or non-transposed; cause not found, see README).
+                // whole tiles: with those values lavapipe 22.3's uniform inlining halves the
+                // shader, and it then recompiles and keeps a copy on every dispatch (~50 ms,
+                // ~2.8 MiB; README Known issues, examples/matmul_host_memory.rs).
                 Variant::RegisterBlockedTransposed
             } else {
                 Variant::RegisterBlocked

@@ -1,0 +1,50 @@
+//! Reproduces the lavapipe host-memory growth of the transposed register-blocked matmul
+//! (see src/kernels/matmul/plan.rs): one matmul dispatch, submitted STEPS times, with the
+//! process's resident size printed before and after.
+//!
+//!   cargo run --release --example matmul_host_memory -- ROWS OUT K transposed|plain [STEPS]
+//!
+//! C [ROWS, OUT] = A [ROWS, K] B[OUT, K]^T (a Linear layer's forward). Shapes: A, B, C as named.
+use shadergrad::bench::memory::resident_bytes;
+use shadergrad::kernels::matmul::{matmul, Form, MatmulSpec, Variant};
+use shadergrad::{Gpu, GpuOptions};
+
+fn main() -> shadergrad::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: matmul_host_memory ROWS OUT K transposed|plain [STEPS]";
+    let num = |i: usize| -> usize {
+        args.get(i)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{usage}"))
+    };
+    let (rows, out, k) = (num(0), num(1), num(2));
+    let variant = match args.get(3).map(String::as_str) {
+        Some("transposed") => Variant::RegisterBlockedTransposed,
+        Some("plain") => Variant::RegisterBlocked,
+        _ => panic!("{usage}"),
+    };
+    let steps: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(200);
+    let gpu = Gpu::new(&GpuOptions::default())?;
+    let a = gpu.upload(&vec![0.5f32; rows * k])?;
+    let b = gpu.upload(&vec![0.25f32; out * k])?;
+    let c = gpu.zeros(rows * out, shadergrad::DType::F32)?;
+    let spec = MatmulSpec::new(rows, out, k, Form::NT).variant(variant);
+    let d = matmul(&gpu, &spec, &a, &b, None, &c)?;
+    for _ in 0..10 {
+        gpu.run(&[&d])?;
+    }
+    gpu.sync()?;
+    let mib = |b: Option<u64>| b.map_or(f64::NAN, |v| v as f64 / 1048576.0);
+    let before = resident_bytes();
+    for _ in 0..steps {
+        gpu.run(&[&d])?;
+    }
+    gpu.sync()?;
+    let after = resident_bytes();
+    println!(
+        "C [{rows}, {out}] K {k} {variant:?}: resident {:.1} -> {:.1} MiB over {steps} dispatches",
+        mib(before),
+        mib(after)
+    );
+    Ok(())
+}
