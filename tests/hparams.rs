@@ -124,3 +124,34 @@ fn a_run_saves_its_hyperparameters_and_eval_rebuilds_that_model() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("resumed run"));
 }
+
+/// config.json records every hyperparameter (given or default), so a run rebuilds its model
+/// after a default changes: the resolved set names them all, and rebuilds the same shapes.
+#[test]
+fn resolved_hyperparameters_name_every_setting_and_rebuild_the_same_model() {
+    let (_, resolved) =
+        shadergrad::models::by_name_resolved("dim", ImageShape::MNIST, &hp(&["gamma=0.1"]))
+            .unwrap();
+    let names: Vec<&str> = resolved.keys().map(String::as_str).collect();
+    for name in [
+        "widths",
+        "latent",
+        "disc_hidden",
+        "alpha",
+        "beta",
+        "gamma",
+        "critic",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {resolved:?}");
+    }
+    assert_eq!(resolved["gamma"], "0.1");
+    for name in NAMES {
+        let (_, all) =
+            shadergrad::models::by_name_resolved(name, ImageShape::MNIST, &Hparams::new()).unwrap();
+        assert_eq!(
+            shapes(name, &all),
+            shapes(name, &Hparams::new()),
+            "{name}: {all:?}"
+        );
+    }
+}

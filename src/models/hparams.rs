@@ -112,6 +112,16 @@ impl<'a> Overrides<'a> {
         Ok(())
     }
 
+    /// Every hyperparameter the model offered, with its value after this pass: what
+    /// config.json records, so a run rebuilds the same model even if defaults change later.
+    pub fn resolved(&self) -> Hparams {
+        self.known
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     /// Error on any given name no setter read, listing the names this model knows.
     pub fn finish(self) -> Result<()> {
         let unknown: Vec<&str> = self

@@ -120,10 +120,21 @@ pub fn by_name(name: &str, shape: ImageShape) -> Result<Box<dyn Model>> {
 /// The model called `name` for images of `shape`, with the hyperparameters `hp` (names the
 /// model does not know are an error listing those it does).
 pub fn by_name_with(name: &str, shape: ImageShape, hp: &Hparams) -> Result<Box<dyn Model>> {
+    Ok(by_name_resolved(name, shape, hp)?.0)
+}
+
+/// `by_name_with`, plus every hyperparameter of the model with the value it was built with
+/// (the given ones and the defaults of the rest).
+pub fn by_name_resolved(
+    name: &str,
+    shape: ImageShape,
+    hp: &Hparams,
+) -> Result<(Box<dyn Model>, Hparams)> {
     let mut o = Overrides::new(name, hp);
     let model = build_named(name, shape, &mut o)?;
+    let resolved = o.resolved();
     o.finish()?;
-    Ok(model)
+    Ok((model, resolved))
 }
 
 fn build_named(name: &str, shape: ImageShape, o: &mut Overrides) -> Result<Box<dyn Model>> {

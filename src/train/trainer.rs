@@ -110,9 +110,12 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn new(gpu: &Gpu, cfg: TrainConfig) -> Result<Run> {
+    pub fn new(gpu: &Gpu, mut cfg: TrainConfig) -> Result<Run> {
         cfg.validate()?;
-        let model = models::by_name_with(&cfg.model, cfg.shape, &cfg.hparams)?;
+        let model;
+        // config.json then records every hyperparameter, not just the overridden ones, so
+        // the run rebuilds the same model after a default changes.
+        (model, cfg.hparams) = models::by_name_resolved(&cfg.model, cfg.shape, &cfg.hparams)?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
         let store = ParamStore::new(gpu, &model.params(), &model.state(), &mut rng)?;
         let train = Compiled::new(
