@@ -275,6 +275,105 @@ fn probe_separates_gaussian_clusters_and_is_at_chance_on_shuffled_labels() {
     );
 }
 
+/// The probe whitens its inputs, so an ill-conditioned invertible linear map of the codes
+/// (condition number 1e3, mixing every feature) barely moves it; unshrunk, the whitened
+/// training codes have identity covariance (f64); a constant feature is dropped.
+#[test]
+fn probe_is_unmoved_by_an_ill_conditioned_linear_map_of_the_codes() {
+    use shadergrad::eval::whiten::Whitening;
+    let mut rng = rng();
+    // Overlapping clusters: accuracy well below 100%, so a difference would show.
+    let centres: Vec<Vec<f32>> = (0..10)
+        .map(|_| normal(&mut rng, 20).iter().map(|v| 0.6 * v).collect())
+        .collect();
+    // 10,000 codes of 20 features: plenty, so the whitening's shrinkage stays near 0.
+    let (train, test) = (
+        clusters(&mut rng, &centres, 10_000),
+        clusters(&mut rng, &centres, 1000),
+    );
+    // A = Q diag(10^(3 i / 19)): Q orthogonal by Gram-Schmidt of a Gaussian matrix.
+    let mut q: Vec<Vec<f64>> = (0..20)
+        .map(|_| normal(&mut rng, 20).iter().map(|&v| v as f64).collect())
+        .collect();
+    for i in 0..20 {
+        for j in 0..i {
+            let d: f64 = (0..20).map(|k| q[i][k] * q[j][k]).sum();
+            let qj = q[j].clone();
+            q[i].iter_mut().zip(&qj).for_each(|(a, b)| *a -= d * b);
+        }
+        let norm = q[i].iter().map(|v| v * v).sum::<f64>().sqrt();
+        q[i].iter_mut().for_each(|v| *v /= norm);
+    }
+    let map = |c: &Codes| {
+        let values = c
+            .values
+            .chunks_exact(20)
+            .flat_map(|x| {
+                let q = &q;
+                (0..20).map(move |r| {
+                    (0..20)
+                        .map(|k| q[r][k] * 10f64.powf(3.0 * k as f64 / 19.0) * x[k] as f64)
+                        .sum::<f64>() as f32
+                })
+            })
+            .collect();
+        Codes::new(values, 20, c.labels.clone()).unwrap()
+    };
+    // 1,500 steps, about what the default gives on 60,000 codes (1,200).
+    let cfg = ProbeConfig {
+        epochs: 15,
+        batch: 100,
+        ..ProbeConfig::default()
+    };
+    let plain = linear_probe(gpu(), &train, &test, &cfg).unwrap();
+    let mixed = linear_probe(gpu(), &map(&train), &map(&test), &cfg).unwrap();
+    assert!(
+        plain.test_accuracy > 0.4 && plain.test_accuracy < 0.97,
+        "clusters too easy or too hard to compare: {plain:?}"
+    );
+
+    // Standardising each feature instead loses 15-17 points here. What remains is the
+    // shrinkage's price: it damps the directions of R far below its scale (variances down
+    // to 1e-6 of the largest under this map), 1-2 points in this extreme case.
+    assert!(
+        (plain.test_accuracy - mixed.test_accuracy).abs() <= 0.03,
+        "plain {plain:?} vs mixed {mixed:?}"
+    );
+
+    // A constant 21st feature is dropped.
+    let mut widened = Vec::new();
+    for row in map(&train).values.chunks_exact(20) {
+        widened.extend_from_slice(row);
+        widened.push(3.5);
+    }
+    let wide = Codes::new(widened, 21, train.labels.clone()).unwrap();
+    // Ledoit-Wolf's shrinkage: small with 10,000 codes of 20 features, far larger with 40.
+    let (many, few) = (
+        Whitening::fit(&wide).shrinkage,
+        Whitening::fit(&wide.head(40)).shrinkage,
+    );
+    assert!(
+        many < 0.01 && few > 10.0 * many,
+        "shrinkage {many} vs {few} on 40 codes"
+    );
+    // Unshrunk, the whitened training codes have identity covariance (f64).
+    let white = Whitening::fit_with(&wide, Some(0.0));
+    assert_eq!(white.dim(), 20);
+    let z = white.apply(&wide);
+    let n = train.len() as f64;
+    for i in 0..20 {
+        for j in 0..20 {
+            let c: f64 = z
+                .chunks_exact(20)
+                .map(|r| r[i] as f64 * r[j] as f64)
+                .sum::<f64>()
+                / n;
+            let want = if i == j { 1.0 } else { 0.0 };
+            assert!((c - want).abs() < 1e-3, "cov[{i}][{j}] = {c}");
+        }
+    }
+}
+
 #[test]
 fn bad_input_is_an_error() {
     let gpu = gpu();

@@ -20,6 +20,7 @@ pub mod knn;
 pub mod linalg;
 pub mod probe;
 pub mod report;
+pub mod whiten;
 
 pub use encode::{
     check_layer, compile_encoder, compile_encoder_at, encode_split, encode_split_at, encode_with,
