@@ -9,19 +9,29 @@ use shadergrad::bench::memory::resident_bytes;
 use shadergrad::kernels::matmul::{matmul, Form, MatmulSpec, Variant};
 use shadergrad::{Gpu, GpuOptions};
 
-fn main() -> shadergrad::Result<()> {
+const USAGE: &str = "usage: matmul_host_memory ROWS OUT K transposed|plain [STEPS] \
+                     (sizes are whole numbers >= 1)";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: matmul_host_memory ROWS OUT K transposed|plain [STEPS]";
-    let num = |i: usize| -> usize {
+    let num = |i: usize| -> Result<usize, String> {
         args.get(i)
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("{usage}"))
+            .filter(|&v| v >= 1)
+            .ok_or_else(|| USAGE.to_string())
     };
-    let (rows, out, k) = (num(0), num(1), num(2));
+    let (rows, out, k) = (num(0)?, num(1)?, num(2)?);
     let variant = match args.get(3).map(String::as_str) {
         Some("transposed") => Variant::RegisterBlockedTransposed,
         Some("plain") => Variant::RegisterBlocked,
-        _ => panic!("{usage}"),
+        _ => return Err(USAGE.into()),
     };
     let steps: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(200);
     let gpu = Gpu::new(&GpuOptions::default())?;
