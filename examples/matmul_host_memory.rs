@@ -46,15 +46,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     gpu.sync()?;
     let mib = |b: Option<u64>| b.map_or(f64::NAN, |v| v as f64 / 1048576.0);
     let before = resident_bytes();
+    let t = std::time::Instant::now();
     for _ in 0..steps {
         gpu.run(&[&d])?;
     }
     gpu.sync()?;
+    let secs = t.elapsed().as_secs_f64();
     let after = resident_bytes();
     println!(
-        "C [{rows}, {out}] K {k} {variant:?}: resident {:.1} -> {:.1} MiB over {steps} dispatches",
+        "C [{rows}, {out}] K {k} {variant:?}: resident {:.1} -> {:.1} MiB over {steps} \
+         dispatches in {secs:.2} s ({:.2} ms each)",
         mib(before),
-        mib(after)
+        mib(after),
+        1e3 * secs / steps.max(1) as f64
     );
     Ok(())
 }

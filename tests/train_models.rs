@@ -355,7 +355,7 @@ fn infogan_run_writes_code_accuracy_and_code_grids() {
 /// the process stays flat over further steps, for every model (DIM also with dot critics).
 /// On lavapipe GPU buffers are host memory, so this also catches driver-side growth: Mesa
 /// 22.3's lavapipe recompiles (and keeps) a shader on every dispatch when inlining the
-/// dispatch's uniform values halves it, ~2.8 MiB and ~50 ms each; our transposed matmul hit
+/// dispatch's uniform values halves it, ~2.8 MiB and ~40 ms each; our transposed matmul hit
 /// that for layers of 32 or 64 outputs (see matmul/plan.rs and examples/matmul_host_memory).
 /// The driver decides per pipeline, and for good once a dispatch's values do not halve the
 /// shader, so a pipeline's history matters: DIM with dot critics, the case that grew, runs

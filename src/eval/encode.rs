@@ -19,6 +19,9 @@ use crate::nn::params::ParamStore;
 use crate::train::session::Compiled;
 use crate::{Error, Gpu, Result};
 
+/// The output of an Encode graph that holds the model's code.
+pub const CODES: &str = "codes";
+
 /// The metric of the encoder program: the k-NN entropy estimate of a batch's codes (nats).
 pub const CODE_ENTROPY: &str = "code_entropy";
 
@@ -54,9 +57,6 @@ pub fn compile_encoder(
     compile_encoder_at(gpu, model, store, batch, CODES)
 }
 
-/// The output of an Encode graph that holds the model's code.
-pub const CODES: &str = "codes";
-
 /// `compile_encoder`, reading `layer` instead of the code: any named output of the model's
 /// Encode graph (DIM's "local" feature map and "summary", as in the paper's conv/fc/Y
 /// evaluation), flattened to [B, features]. Only "codes" carries a logvar.
@@ -87,11 +87,6 @@ pub fn compile_encoder_at(
         }
         _ => codes,
     };
-    if layer != CODES {
-        built.outputs.remove("logvar");
-    }
-    built.outputs.insert(CODES, codes);
-    let g = &mut built.graph;
     match g.shape(codes) {
         [b, _] if *b == batch => {}
         s => {
@@ -105,6 +100,11 @@ pub fn compile_encoder_at(
         let h = g.knn_entropy(codes, 1)?;
         g.metric(CODE_ENTROPY, h)?;
     }
+    // encode_with reads "codes" (and "logvar", which only the code has).
+    if layer != CODES {
+        built.outputs.remove("logvar");
+    }
+    built.outputs.insert(CODES, codes);
     let enc = Compiled::from_built(gpu, built, store, false, batch)?;
     COMPILES.with(|c| c.set(c.get() + 1));
     Ok(enc)

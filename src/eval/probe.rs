@@ -161,8 +161,8 @@ pub fn linear_probe_with(
     })
 }
 
-/// Fraction of rows of `x` ([N, dim], in `codes`' order) whose argmax logit is their label (the last batch padded by
-/// repeating its last row; padded rows are not counted).
+/// Fraction of rows of `x` ([N, dim], in `codes`' order) whose argmax logit is their label
+/// (the last batch padded by repeating its last row; padded rows are not counted).
 fn accuracy(
     gpu: &Gpu,
     eval: &Program,

@@ -157,7 +157,8 @@ pub fn write_retrieval(
 }
 
 /// Encode both splits, measure the codes (and the raw pixels unless disabled), print the
-/// table and write `dir/retrieval.png` (`retrieval-LAYER.png` for an inner layer). Returns the table's rows (codes first).
+/// table and write `dir/retrieval.png` (`retrieval-LAYER.png` for an inner layer). Returns
+/// the table's rows (codes first).
 pub fn run(
     gpu: &Gpu,
     model: &dyn Model,

@@ -21,14 +21,52 @@ use crate::eval::Codes;
 /// The whitening map fitted on training codes.
 #[derive(Debug, Clone)]
 pub struct Whitening {
-    mean: Vec<f64>,
-    std: Vec<f64>,
-    /// Indices of the features that vary.
-    kept: Vec<usize>,
+    scale: Standardiser,
     /// L^{-1}, [k, k] row-major, lower-triangular.
     inv_l: Vec<f64>,
     /// The Ledoit-Wolf shrinkage used, in [0, 1].
     pub shrinkage: f64,
+}
+
+/// y = (x - mean) / std over the features that vary.
+#[derive(Debug, Clone)]
+struct Standardiser {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+    /// Indices of the features that vary.
+    kept: Vec<usize>,
+}
+
+impl Standardiser {
+    /// Per-feature moments of `c` in f64 (two passes: no cancellation for large means).
+    fn fit(c: &Codes) -> Standardiser {
+        let (d, n) = (c.dim, c.len().max(1) as f64);
+        let mut mean = vec![0.0; d];
+        for row in c.values.chunks_exact(d) {
+            mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0.0; d];
+        for row in c.values.chunks_exact(d) {
+            for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
+                *s += (v as f64 - m) * (v as f64 - m);
+            }
+        }
+        var.iter_mut().for_each(|s| *s /= n);
+        let top = var.iter().copied().fold(0.0, f64::max);
+        Standardiser {
+            kept: (0..d).filter(|&i| var[i] > 1e-10 * top).collect(),
+            std: var.iter().map(|v| v.sqrt()).collect(),
+            mean,
+        }
+    }
+
+    /// Write `row`'s standardised kept features into `y` (length k).
+    fn fill(&self, row: &[f32], y: &mut [f64]) {
+        for (y, &i) in y.iter_mut().zip(&self.kept) {
+            *y = (row[i] as f64 - self.mean[i]) / self.std[i];
+        }
+    }
 }
 
 impl Whitening {
@@ -39,72 +77,47 @@ impl Whitening {
 
     /// Fit with a given shrinkage in [0, 1] (None: Ledoit-Wolf's estimate).
     pub fn fit_with(train: &Codes, shrinkage: Option<f64>) -> Whitening {
-        let (d, n) = (train.dim, train.len().max(1) as f64);
-        let mut mean = vec![0.0; d];
-        let mut sq = vec![0.0; d];
-        for row in train.values.chunks_exact(d) {
-            for ((m, s), &v) in mean.iter_mut().zip(&mut sq).zip(row) {
-                *m += v as f64;
-                *s += v as f64 * v as f64;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n);
-        let var: Vec<f64> = sq
-            .iter()
-            .zip(&mean)
-            .map(|(s, m)| (s / n - m * m).max(0.0))
-            .collect();
-        let top = var.iter().copied().fold(0.0, f64::max);
-        let kept: Vec<usize> = (0..d).filter(|&i| var[i] > 1e-10 * top).collect();
-        let std: Vec<f64> = var
-            .iter()
-            .map(|v| v.sqrt().max(f64::MIN_POSITIVE))
-            .collect();
-        let standardised = |row: &[f32], y: &mut [f64]| {
-            for (y, &i) in y.iter_mut().zip(&kept) {
-                *y = (row[i] as f64 - mean[i]) / std[i];
-            }
-        };
-        let (corr, fourth) = correlation(train, &kept, &standardised);
-        let shrinkage =
-            shrinkage.unwrap_or_else(|| ledoit_wolf(&corr, kept.len(), fourth, n).clamp(0.0, 1.0));
-        let k = kept.len();
+        let scale = Standardiser::fit(train);
+        let k = scale.kept.len();
+        let (corr, fourth) = correlation(train, &scale);
+        let n = train.len().max(1) as f64;
+        let shrinkage = shrinkage.unwrap_or_else(|| ledoit_wolf(&corr, k, fourth, n));
         let mut shrunk: Vec<f64> = corr.iter().map(|c| (1.0 - shrinkage) * c).collect();
         for i in 0..k {
             shrunk[i * k + i] += shrinkage;
         }
         // Round-off can leave R_a a hair from singular when a = 0: add a ridge until the
-        // factorisation succeeds.
+        // factorisation succeeds. A correlation matrix plus I is always positive definite, so
+        // past a ridge of 1 only non-finite codes remain: fall back to standardising alone.
         let mut ridge = 0.0;
         let l = loop {
             if let Some(l) = cholesky(&shrunk, k, ridge) {
                 break l;
             }
             ridge = if ridge == 0.0 { 1e-12 } else { ridge * 10.0 };
+            if ridge > 1.0 {
+                break (0..k * k).map(|e| (e / k == e % k) as u8 as f64).collect();
+            }
         };
         Whitening {
             inv_l: lower_inverse(&l, k),
-            mean,
-            std,
-            kept,
+            scale,
             shrinkage,
         }
     }
 
     /// Features after whitening (k).
     pub fn dim(&self) -> usize {
-        self.kept.len()
+        self.scale.kept.len()
     }
 
     /// x' = L^{-1} (x - mean) / std for every row of `c`: [N, k] in f32.
     pub fn apply(&self, c: &Codes) -> Vec<f32> {
-        let k = self.kept.len();
+        let k = self.dim();
         let mut out = Vec::with_capacity(c.len() * k);
         let mut y = vec![0.0; k];
         for row in c.values.chunks_exact(c.dim) {
-            for (y, &i) in y.iter_mut().zip(&self.kept) {
-                *y = (row[i] as f64 - self.mean[i]) / self.std[i];
-            }
+            self.scale.fill(row, &mut y);
             for i in 0..k {
                 let l_row = &self.inv_l[i * k..i * k + i + 1];
                 let v: f64 = l_row.iter().zip(&y).map(|(a, b)| a * b).sum();
@@ -137,20 +150,15 @@ fn ledoit_wolf(r: &[f64], p: usize, fourth: f64, n: f64) -> f64 {
     b2 / d2
 }
 
-/// The correlation matrix [k, k] of the standardised rows (`standardise` writes row i's
-/// kept features into y), and sum_i ||y_i||^4 for the shrinkage. Upper triangle accumulated
-/// in f64, then mirrored.
-fn correlation(
-    c: &Codes,
-    kept: &[usize],
-    standardise: &dyn Fn(&[f32], &mut [f64]),
-) -> (Vec<f64>, f64) {
-    let k = kept.len();
+/// The correlation matrix [k, k] of the standardised rows y_i, and sum_i ||y_i||^4 for the
+/// shrinkage. Upper triangle accumulated in f64, then mirrored.
+fn correlation(c: &Codes, scale: &Standardiser) -> (Vec<f64>, f64) {
+    let k = scale.kept.len();
     let mut r = vec![0.0; k * k];
     let mut y = vec![0.0; k];
     let mut fourth = 0.0;
     for row in c.values.chunks_exact(c.dim) {
-        standardise(row, &mut y);
+        scale.fill(row, &mut y);
         let norm2: f64 = y.iter().map(|v| v * v).sum();
         fourth += norm2 * norm2;
         for i in 0..k {

@@ -112,10 +112,10 @@ pub struct Run {
 impl Run {
     pub fn new(gpu: &Gpu, mut cfg: TrainConfig) -> Result<Run> {
         cfg.validate()?;
-        let model;
+        let (model, hparams) = models::by_name_resolved(&cfg.model, cfg.shape, &cfg.hparams)?;
         // config.json then records every hyperparameter, not just the overridden ones, so
         // the run rebuilds the same model after a default changes.
-        (model, cfg.hparams) = models::by_name_resolved(&cfg.model, cfg.shape, &cfg.hparams)?;
+        cfg.hparams = hparams;
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
         let store = ParamStore::new(gpu, &model.params(), &model.state(), &mut rng)?;
         let train = Compiled::new(

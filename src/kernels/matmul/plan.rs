@@ -65,7 +65,7 @@ impl Plan {
             {
                 // Narrow outputs: lanes along N would mostly idle. Not when C^T's rows fill
                 // whole tiles: with those values lavapipe 22.3's uniform inlining halves the
-                // shader, and it then recompiles and keeps a copy on every dispatch (~50 ms,
+                // shader, and it then recompiles and keeps a copy on every dispatch (~40 ms,
                 // ~2.8 MiB; README Known issues, examples/matmul_host_memory.rs).
                 Variant::RegisterBlockedTransposed
             } else {
