@@ -43,6 +43,12 @@ fn overrides_reach_the_model() {
     let dot = shapes("dim", &hp(&["critic=dot", "disc_hidden=10"]));
     assert_eq!(shape_of(&dot, "t2.phi.conv1.weight"), vec![10, 32, 1, 1]);
     assert!(dot.iter().all(|(n, _)| n != "t2.conv1.weight"));
+    // The fc head flattens the last conv map (20 channels at 7x7) into the summary, which
+    // the code and the global critic then read.
+    let fc = shapes("dim", &hp(&["widths=8,12,20", "head=fc", "head_hidden=30"]));
+    assert_eq!(shape_of(&fc, "fc_head.weight"), vec![30, 20 * 7 * 7]);
+    assert_eq!(shape_of(&fc, "fc_mu.weight"), vec![64, 30]);
+    assert_eq!(shape_of(&fc, "t1.fc1.weight")[1], 30 + 64);
     let vae = shapes("vae", &hp(&["latent=3", "hidden=50"]));
     assert_eq!(shape_of(&vae, "fc21.weight"), vec![3, 50]);
     // The MLP InfoVAE reads the VAE's sizes and its own weights.
@@ -75,6 +81,7 @@ fn unknown_names_and_bad_values_are_one_line_errors_naming_what_is_known() {
     assert!(err("dim", &["gamma=abc"]).contains("expected a number"));
     assert!(err("dim", &["gamma=inf"]).contains("finite"));
     assert!(err("dim", &["critic=bilinear"]).contains("one of concat, dot"));
+    assert!(err("dim", &["head=max"]).contains("one of pool, fc"));
     // Every model builds at its defaults through the same path.
     for name in NAMES {
         by_name_with(name, ImageShape::MNIST, &Hparams::new()).unwrap();
@@ -141,6 +148,8 @@ fn resolved_hyperparameters_name_every_setting_and_rebuild_the_same_model() {
         "beta",
         "gamma",
         "critic",
+        "head",
+        "head_hidden",
     ] {
         assert!(names.contains(&name), "{name} missing from {resolved:?}");
     }

@@ -103,6 +103,16 @@ fn dim_dot_critic_gradients_match_central_differences() {
     check("dim critic=dot", model.as_ref(), &CHECK);
 }
 
+/// DIM with the fc head (flatten -> fc -> batch norm over features -> leaky ReLU) feeding
+/// the code and the concat critics' global pairs.
+#[test]
+fn dim_fc_head_gradients_match_central_differences() {
+    let hp =
+        shadergrad::models::hparams::parse(&["head=fc".into(), "head_hidden=24".into()]).unwrap();
+    let model = models::by_name_with("dim", ImageShape::MNIST, &hp).unwrap();
+    check("dim head=fc", model.as_ref(), &CHECK);
+}
+
 #[test]
 fn conv_vae_gradients_match_central_differences() {
     check_model("conv-vae");

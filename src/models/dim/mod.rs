@@ -4,6 +4,8 @@
 //!
 //!   blocks [conv 3x3 -> BN -> leaky ReLU 0.2 -> max pool 2]: x -> C(x) [c2, h, w]
 //!   conv 3x3 -> BN -> leaky ReLU -> global average pool: summary s(x);  (mu, logvar) = fc(s)
+//!   (`head = "fc"`: flatten -> fc -> BN -> leaky ReLU instead of the pool, the reference
+//!   encoders' head: a pooled summary forgets where strokes sit, which tells 6 from 9)
 //!   z = mu + exp(logvar / 2) eps;  z' = z shuffled within the batch (a derangement)
 //!   T1(s, z) = MLP([s, z]);  T2(C_ij, z) = 1x1 convs over [C_ij(x), z] at every position ij
 //!   JS(T) = E_pos[-softplus(-T)] - E_neg[softplus(T)]   (the Jensen-Shannon bound)
@@ -13,8 +15,8 @@
 //! "concat" critics; `critic = "dot"` swaps in encode-and-dot-product critics scored over
 //! all pairs of the batch (dot.rs), the official implementation's.
 //! The loss is summed over the batch (reported per image). The code used for evaluation is mu.
-//! Shapes: x [B, C, H, W]; C(x) [B, c2, H/4, W/4]; s [B, c3]; mu, logvar, z [B, D];
-//! global pairs [B, c3 + D]; local pairs [B, c2 + D, H/4, W/4]; scores [B] and [B, 1, H/4, W/4].
+//! Shapes: x [B, C, H, W]; C(x) [B, c2, H/4, W/4]; s [B, S] (S = c3, or head_hidden for
+//! the fc head); mu, logvar, z [B, D]; global pairs [B, S + D]; local pairs [B, c2 + D, H/4, W/4]; scores [B] and [B, 1, H/4, W/4].
 
 use std::collections::BTreeMap;
 
@@ -47,6 +49,12 @@ pub struct Dim {
     /// "concat": T1, T2 score concatenated pairs, one shuffled negative per positive;
     /// "dot": encode-and-dot-product over all pairs of the batch (dot.rs).
     pub critic: &'static str,
+    /// How the last conv map becomes the summary s(x): "pool" (global average pooling, the
+    /// layout-free summary this model started with) or "fc" (flatten -> fc -> BN -> leaky
+    /// ReLU, the reference encoders' head, which keeps where each feature sits).
+    pub head: &'static str,
+    /// Units of the "fc" head (the summary's width there).
+    pub head_hidden: usize,
 }
 
 impl Default for Dim {
@@ -62,6 +70,8 @@ impl Default for Dim {
             beta: 1.5,
             gamma: 0.01,
             critic: "concat",
+            head: "pool",
+            head_hidden: 1024,
         }
     }
 }
@@ -76,6 +86,8 @@ impl Dim {
         o.f32("beta", &mut self.beta)?;
         o.f32("gamma", &mut self.gamma)?;
         o.choice("critic", &mut self.critic, &["concat", "dot"])?;
+        o.choice("head", &mut self.head, &["pool", "fc"])?;
+        o.count("head_hidden", &mut self.head_hidden)?;
         Ok(())
     }
 }
@@ -86,6 +98,19 @@ impl Dim {
     /// Positions of the local map C(x): (H / 4) (W / 4).
     fn local_positions(&self) -> usize {
         (self.image[1] / 4) * (self.image[2] / 4)
+    }
+
+    /// Width of the summary s(x): the last conv's channels (pool) or the fc head's units.
+    fn summary_dim(&self) -> usize {
+        match self.head {
+            "fc" => self.head_hidden,
+            _ => self.widths[2],
+        }
+    }
+
+    /// Values of the last conv map, flattened (the fc head's fan-in).
+    fn last_map_len(&self) -> usize {
+        self.widths[2] * self.local_positions()
     }
 
     fn bn(&self, kind: GraphKind) -> BatchNorm {
@@ -122,9 +147,21 @@ impl Dim {
         let h2 = self.conv_block(g, p1, "conv2", c1, c2, kind)?;
         let local = g.max_pool2d(h2, 2)?;
         let h3 = self.conv_block(g, local, "conv3", c2, c3, kind)?;
-        let summary = g.global_avg_pool(h3)?;
-        let (wm, bm) = linear_params(g, "fc_mu", c3, self.latent);
-        let (wv, bv) = linear_params(g, "fc_logvar", c3, self.latent);
+        let summary = match self.head {
+            "fc" => {
+                let flat = g.reshape(h3, &[g.shape(h3)[0], self.last_map_len()])?;
+                let (wh, bh) = linear_params(g, "fc_head", self.last_map_len(), self.head_hidden);
+                let gamma = g.param("fc_head_bn.weight", &[self.head_hidden]);
+                let beta = g.param("fc_head_bn.bias", &[self.head_hidden]);
+                let h = g.linear(flat, wh, bh, false)?;
+                let h = g.batch_norm(h, "fc_head_bn", Some((gamma, beta)), self.bn(kind))?;
+                g.leaky_relu(h, SLOPE)
+            }
+            _ => g.global_avg_pool(h3)?,
+        };
+        let s = self.summary_dim();
+        let (wm, bm) = linear_params(g, "fc_mu", s, self.latent);
+        let (wv, bv) = linear_params(g, "fc_logvar", s, self.latent);
         let mu = g.linear(summary, wm, bm, false)?;
         let logvar = g.linear(summary, wv, bv, false)?;
         Ok((local, summary, mu, logvar))
@@ -132,8 +169,8 @@ impl Dim {
 
     /// T1(s, z) [B]: a two-layer MLP on the concatenated pair.
     fn global_score(&self, g: &mut Graph, s: T, z: T) -> Result<T> {
-        let c3 = self.widths[2];
-        let (w1, b1) = linear_params(g, "t1.fc1", c3 + self.latent, self.disc_hidden);
+        let s_dim = self.summary_dim();
+        let (w1, b1) = linear_params(g, "t1.fc1", s_dim + self.latent, self.disc_hidden);
         let (w2, b2) = linear_params(g, "t1.fc2", self.disc_hidden, 1);
         let pair = g.concat_features(s, z)?;
         let h = g.linear(pair, w1, b1, true)?;
@@ -184,13 +221,22 @@ impl Model for Dim {
             p.push(conv2d_specs(name, cin, cout, 3)[0].clone());
             p.extend(batch_norm_specs(&format!("{name}_bn"), cout).0);
         }
-        p.extend(linear_specs("fc_mu", c3, self.latent));
-        p.extend(linear_specs("fc_logvar", c3, self.latent));
+        if self.head == "fc" {
+            p.extend(linear_specs(
+                "fc_head",
+                self.last_map_len(),
+                self.head_hidden,
+            ));
+            p.extend(batch_norm_specs("fc_head_bn", self.head_hidden).0);
+        }
+        let s = self.summary_dim();
+        p.extend(linear_specs("fc_mu", s, self.latent));
+        p.extend(linear_specs("fc_logvar", s, self.latent));
         if self.critic == "dot" {
             p.extend(self.dot_specs());
             return p;
         }
-        p.extend(linear_specs("t1.fc1", c3 + self.latent, self.disc_hidden));
+        p.extend(linear_specs("t1.fc1", s + self.latent, self.disc_hidden));
         p.extend(linear_specs("t1.fc2", self.disc_hidden, 1));
         p.extend(conv2d_specs(
             "t2.conv1",
@@ -204,7 +250,11 @@ impl Model for Dim {
 
     fn state(&self) -> Vec<ParamSpec> {
         let [c1, c2, c3] = self.widths;
-        [("conv1", c1), ("conv2", c2), ("conv3", c3)]
+        let mut layers = vec![("conv1", c1), ("conv2", c2), ("conv3", c3)];
+        if self.head == "fc" {
+            layers.push(("fc_head", self.head_hidden));
+        }
+        layers
             .iter()
             .flat_map(|(name, c)| batch_norm_specs(&format!("{name}_bn"), *c).1)
             .collect()
