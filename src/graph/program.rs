@@ -136,14 +136,20 @@ impl Program {
     /// Refresh per-step params and record the whole step, then `tail` (the optimizer update),
     /// into one submit. Does not wait.
     pub fn step(&self, gpu: &Gpu, step: u64, tail: &[&Dispatch]) -> Result<()> {
+        let mut all = self.record(gpu, step);
+        all.extend(tail);
+        gpu.run(&all)
+    }
+
+    /// Set up step `step` (per-step parameters such as noise keys) and return its dispatches
+    /// in order, for a caller that submits several programs together.
+    pub fn record(&self, gpu: &Gpu, step: u64) -> Vec<&Dispatch> {
         for (i, d) in self.instrs.iter().zip(&self.dispatches) {
             if let Some(f) = &i.per_step {
                 f(gpu, d, step);
             }
         }
-        let mut all: Vec<&Dispatch> = self.dispatches.iter().flatten().collect();
-        all.extend(tail);
-        gpu.run(&all)
+        self.dispatches.iter().flatten().collect()
     }
 
     /// Time each instruction alone: (label, seconds per run, dispatches), the median of

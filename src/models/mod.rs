@@ -95,6 +95,24 @@ pub trait Model {
         None
     }
     fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built>;
+    /// Players updated in turn (alternating updates, as GAN codes usually train): 1 for an
+    /// ordinary model, whose `Train` graph updates every parameter at once. With more, the
+    /// trainer compiles `build_player(i)` for each player and runs them in order within one
+    /// submit, each followed by the Adam update of its own parameters (`player_of`), so a
+    /// later player sees the earlier ones already updated.
+    fn players(&self) -> usize {
+        1
+    }
+    /// The player whose Adam update owns parameter `name` (with `players() > 1`).
+    fn player_of(&self, _name: &str) -> usize {
+        0
+    }
+    /// Player `player`'s training graph: its loss's gradient reaches its own parameters
+    /// only. Player 0's graph also carries the step's metrics (and reads "x").
+    fn build_player(&self, player: usize, batch: usize, seed: u64) -> Result<Built> {
+        let _ = player;
+        self.build(GraphKind::Train, batch, seed)
+    }
 }
 
 /// Every model the command line knows.

@@ -92,7 +92,11 @@ pub struct Run {
     pub cfg: TrainConfig,
     pub model: Box<dyn Model>,
     pub store: ParamStore,
+    /// The training graph (player 0's for models updated in turn): it carries the metrics.
     pub train: Compiled,
+    /// The training graphs of players 1, 2, ... (`Model::players`), run after player 0's
+    /// within the same submit, each followed by its own parameters' update.
+    pub later_players: Vec<Compiled>,
     pub eval: Compiled,
     /// The Encode graph plus the code-entropy metric at the evaluation batch, for the
     /// per-epoch latent diagnostics (models with an encoder); compiled here, once.
@@ -118,14 +122,14 @@ impl Run {
         cfg.hparams = hparams;
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
         let store = ParamStore::new(gpu, &model.params(), &model.state(), &mut rng)?;
-        let train = Compiled::new(
-            gpu,
-            model.as_ref(),
-            &store,
-            GraphKind::Train,
-            cfg.batch_size,
-            cfg.seed,
-        )?;
+        let player = |p: usize| {
+            let built = model.build_player(p, cfg.batch_size, cfg.seed)?;
+            Compiled::from_built(gpu, built, &store, true, cfg.batch_size)
+        };
+        let train = player(0)?;
+        let later_players = (1..model.players())
+            .map(player)
+            .collect::<Result<Vec<_>>>()?;
         let eval = Compiled::new(
             gpu,
             model.as_ref(),
@@ -166,6 +170,7 @@ impl Run {
             model,
             store,
             train,
+            later_players,
             eval,
             diagnostics,
             decode,
@@ -274,13 +279,31 @@ impl Run {
         lr: f64,
     ) -> Result<()> {
         self.train.load_batch(gpu, &data.train, idx, scratch)?;
+        for later in &self.later_players {
+            // A later player may not look at the data at all (InfoGAN's generator).
+            if later.program.buf_named("x").is_ok() {
+                later.load_batch(gpu, &data.train, idx, scratch)?;
+            }
+        }
         for group in &mut self.adam {
             group.adam.lr = lr * group.multiplier;
             gpu.set_params(&group.step, &group.adam.params_at(self.step as u32 + 1));
         }
-        let mut tail: Vec<&crate::Dispatch> = self.adam.iter().map(|g| &g.step).collect();
-        tail.extend(self.ema.as_ref().map(|e| &e.update));
-        self.train.program.step(gpu, self.step, &tail)?;
+        // Each player's forward and backward, then the update of its own parameters, so the
+        // next player sees them updated; one submit for the whole step.
+        let mut all: Vec<&crate::Dispatch> = Vec::new();
+        let players = std::iter::once(&self.train).chain(&self.later_players);
+        for (player, compiled) in players.enumerate() {
+            all.extend(compiled.program.record(gpu, self.step));
+            all.extend(
+                self.adam
+                    .iter()
+                    .filter(|g| g.player == player)
+                    .map(|g| &g.step),
+            );
+        }
+        all.extend(self.ema.as_ref().map(|e| &e.update));
+        gpu.run(&all)?;
         self.step += 1;
         Ok(())
     }
@@ -325,12 +348,15 @@ pub fn train(gpu: &Gpu, mut cfg: TrainConfig, resume: Option<&Path>) -> Result<V
     if let Some(from) = resume {
         run.resume_from(gpu, from)?;
     }
-    let p = &run.train.program;
+    let programs = std::iter::once(&run.train).chain(&run.later_players);
+    let (planned, unplanned) = programs.fold((0, 0), |(a, b), c| {
+        (a + c.program.transient_bytes, b + c.program.unplanned_bytes)
+    });
     println!(
         "{} parameters; step memory plan: {:.1} MiB of activations and gradients ({:.1} MiB without reuse)",
         run.store.len(),
-        p.transient_bytes as f64 / 1048576.0,
-        p.unplanned_bytes as f64 / 1048576.0
+        planned as f64 / 1048576.0,
+        unplanned as f64 / 1048576.0
     );
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::Data(format!("cannot create {}: {e}", dir.display())))?;

@@ -20,7 +20,10 @@
 //! and the body Q shares with D (on D's side) and makes G's codes recoverable (on G's). So one
 //! backward pass of loss_D + loss_G gives D's and Q's parameters loss_D's gradient only and
 //! G's loss_G's only, and both players take their Adam step at once (simultaneous gradient
-//! descent), G at 5x D's (and Q's) learning rate (1e-3 vs 2e-4, the paper's). D sees real and generated batches in separate passes, each normalised by its own
+//! descent), G at 5x the learning rate of D and Q (1e-3 vs 2e-4, the paper's). With
+//! `updates = "alternating"` each player has its own graph (game.rs): D and Q step first,
+//! then G against the updated D, on the same drawn codes, as the official code trains.
+//! D sees real and generated batches in separate passes, each normalised by its own
 //! batch statistics (as PyTorch does with two calls); only the real pass updates D's running
 //! statistics, which evaluation and the codes of real images then use, so a code depends on
 //! its image alone. Q's batch norm tracks the generated images it learns on.
@@ -35,14 +38,13 @@ use std::collections::BTreeMap;
 use nets::{Norm, Pass};
 
 use crate::graph::Graph;
-use crate::kernels::elementwise::Unary;
-use crate::kernels::reduce::{Axis, Op as ReduceOp};
 use crate::models::hparams::Overrides;
 use crate::models::{decode_graph, Built, GraphKind, Model};
 use crate::nn::params::{
     batch_norm_specs, conv2d_specs, conv_transpose2d_specs, linear_specs, ParamSpec,
 };
 mod codes;
+mod game;
 mod nets;
 
 use crate::Result;
@@ -64,6 +66,9 @@ pub struct InfoGan {
     pub lambda_cont: f32,
     /// Batch norm in D's body and Q's head (always on batch statistics: see the header).
     pub d_batch_norm: bool,
+    /// "simultaneous": both players step at once from one graph; "alternating": D and Q
+    /// step first, then G against the updated D (game.rs).
+    pub updates: &'static str,
 }
 
 impl Default for InfoGan {
@@ -79,6 +84,7 @@ impl Default for InfoGan {
             lambda_cat: 1.0,
             lambda_cont: 0.1,
             d_batch_norm: true,
+            updates: "simultaneous",
         }
     }
 }
@@ -92,6 +98,11 @@ impl InfoGan {
         o.count("noise", &mut self.noise)?;
         o.f32("lambda_cat", &mut self.lambda_cat)?;
         o.f32("lambda_cont", &mut self.lambda_cont)?;
+        o.choice(
+            "updates",
+            &mut self.updates,
+            &["simultaneous", "alternating"],
+        )?;
         Ok(())
     }
 }
@@ -191,7 +202,9 @@ impl Model for InfoGan {
 
     fn build(&self, kind: GraphKind, batch: usize, seed: u64) -> Result<Built> {
         if kind == GraphKind::Decode {
-            return decode_graph(batch, self.code_dim(), |g, z| self.generate(g, z, false));
+            return decode_graph(batch, self.code_dim(), |g, z| {
+                self.generate(g, z, Norm::Running)
+            });
         }
         let mut g = Graph::new();
         let [c, h, w] = self.image;
@@ -208,79 +221,37 @@ impl Model for InfoGan {
             let outputs = BTreeMap::from([("codes", g.output("codes", codes))]);
             return Ok(Built { graph: g, outputs });
         }
-        let train = kind == GraphKind::Train;
-        // The generator's input, drawn on the GPU every step.
-        let noise = g.normal(&[batch, self.noise], seed);
-        let u = g.uniform(&[batch, self.continuous], seed);
-        let u2 = g.scale(u, 2.0);
-        let c_cont = g.unary(Unary::AddScalar(-1.0), u2);
-        let (one_hot, labels) = self.stratified_categories(batch);
-        let c_cat = g.constant("c_cat", &[batch, self.categories], one_hot)?;
-        let c_labels = g.constant_u32("c_labels", &[batch], &labels)?;
-        let nc = g.concat_features(noise, c_cat)?;
-        let z = g.concat_features(nc, c_cont)?;
-        let fake_logits = self.generate(&mut g, z, train)?;
-        let fake = g.unary(Unary::Sigmoid, fake_logits);
+        self.simultaneous(&mut g, x, batch, seed, kind == GraphKind::Train)?;
+        Ok(Built {
+            graph: g,
+            outputs: BTreeMap::new(),
+        })
+    }
 
-        // The discriminator's objective: real images to 1, generated ones (detached) to 0.
-        // Training: D's running statistics follow real images only (what codes are read
-        // from); Q's follow the generated images it learns on. Evaluation uses them.
-        let norm = |n: Norm| if train { n } else { Norm::Running };
-        let (real, gen) = (norm(Norm::Track), norm(Norm::BatchOnly));
-        let live = |norm| Pass {
-            frozen: false,
-            norm,
-        };
-        let real_body = self.body(&mut g, x, live(real))?;
-        let real_score = self.score(&mut g, real_body, false)?;
-        let fake_sg = g.detach(fake);
-        let fake_body = self.body(&mut g, fake_sg, live(gen))?;
-        let fake_score = self.score(&mut g, fake_body, false)?;
-        let d_real = Self::bce_to(&mut g, real_score, 1.0, "ones")?;
-        let d_fake = Self::bce_to(&mut g, fake_score, 0.0, "zeros")?;
-        let d_gan = g.add(d_real, d_fake)?;
-        // The mutual-information term, on D's side: Q on D's live body over the detached
-        // generated images, so it trains Q's head and D's shared body (the official code adds
-        // it to the discriminator's loss); Q's running statistics follow these images.
-        let q_live = self.q(&mut g, fake_body, live(norm(Norm::Track)))?;
-        let (info_cat, info_cont, info_d) = self.information(&mut g, q_live, c_cont, c_labels)?;
-        let d_loss = g.add(d_gan, info_d)?;
-        // The generator's: fool a frozen D, and make its codes recoverable by a frozen Q.
-        let frozen = Pass {
-            frozen: true,
-            norm: gen,
-        };
-        let seen_body = self.body(&mut g, fake, frozen)?;
-        let seen_score = self.score(&mut g, seen_body, true)?;
-        let q_seen = self.q(&mut g, seen_body, frozen)?;
-        let g_gan = Self::bce_to(&mut g, seen_score, 1.0, "ones_g")?;
-        let (_, _, info_g) = self.information(&mut g, q_seen, c_cont, c_labels)?;
-        let g_loss = g.add(g_gan, info_g)?;
-        let per_image = g.add(d_loss, g_loss)?;
-        // Each player's objective per image, by name (the gradient test checks each player's
-        // parameters against its own objective).
-        g.names(&[("d_objective", d_loss), ("g_objective", g_loss)]);
+    fn players(&self) -> usize {
+        match self.updates {
+            "alternating" => 2,
+            _ => 1,
+        }
+    }
 
-        let total = Self::sum(&mut g, per_image);
-        g.metric("loss", total)?;
-        for (name, t) in [
-            ("d_loss", d_gan),
-            ("g_loss", g_gan),
-            ("info_cat", info_cat),
-            ("info_cont", info_cont),
-        ] {
-            let s = Self::sum(&mut g, t);
-            g.metric(name, s)?;
+    /// Player 0 is D with Q (they share D's body), player 1 the generator.
+    fn player_of(&self, name: &str) -> usize {
+        name.starts_with("generator.") as usize
+    }
+
+    fn build_player(&self, player: usize, batch: usize, seed: u64) -> Result<Built> {
+        if self.players() == 1 {
+            return self.build(GraphKind::Train, batch, seed);
         }
-        // Mean D(x) and D(G(z)): how sure the discriminator is, as probabilities.
-        for (name, score) in [("d_of_x", real_score), ("d_of_g", fake_score)] {
-            let p = g.unary(Unary::Sigmoid, score);
-            let s = Self::sum(&mut g, p);
-            g.metric(name, s)?;
-        }
-        if train {
-            let mean = g.reduce(per_image, Axis::All, ReduceOp::Mean);
-            g.set_loss(mean)?;
+        let mut g = Graph::new();
+        match player {
+            0 => {
+                let [c, h, w] = self.image;
+                let x = g.input("x", &[batch, c, h, w]);
+                self.d_player(&mut g, x, batch, seed)?;
+            }
+            _ => self.g_player(&mut g, batch, seed)?,
         }
         Ok(Built {
             graph: g,

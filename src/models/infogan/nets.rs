@@ -34,7 +34,7 @@ pub(super) enum Norm {
 }
 
 impl Norm {
-    fn config(self) -> BatchNorm {
+    pub(super) fn config(self) -> BatchNorm {
         BatchNorm {
             train: self != Norm::Running,
             track_running_stats: self != Norm::BatchOnly,
@@ -65,19 +65,15 @@ impl InfoGan {
         self.widths[1] * h * w
     }
 
-    fn bn_relu(&self, g: &mut Graph, x: T, name: &str, c: usize, train: bool) -> Result<T> {
+    fn bn_relu(&self, g: &mut Graph, x: T, name: &str, c: usize, norm: Norm) -> Result<T> {
         let gamma = g.param(&format!("{name}.weight"), &[c]);
         let beta = g.param(&format!("{name}.bias"), &[c]);
-        let cfg = BatchNorm {
-            train,
-            ..BatchNorm::default()
-        };
-        let y = g.batch_norm(x, name, Some((gamma, beta)), cfg)?;
+        let y = g.batch_norm(x, name, Some((gamma, beta)), norm.config())?;
         Ok(g.relu(y))
     }
 
-    /// G: codes [B, 74] -> image logits [B, c, H, W]. Batch norm in training mode when `train`.
-    pub(super) fn generate(&self, g: &mut Graph, z: T, train: bool) -> Result<T> {
+    /// G: codes [B, 74] -> image logits [B, c, H, W]; its batch norms normalise per `norm`.
+    pub(super) fn generate(&self, g: &mut Graph, z: T, norm: Norm) -> Result<T> {
         let [c1, c2] = self.widths;
         let batch = g.shape(z)[0];
         let (h, w) = self.inner();
@@ -88,12 +84,12 @@ impl InfoGan {
         let wt2 = g.param("generator.deconv2.weight", &[c1, self.image[0], 4, 4]);
         let bt2 = g.param("generator.deconv2.bias", &[self.image[0]]);
         let h1 = g.linear(z, w1, b1, false)?;
-        let h1 = self.bn_relu(g, h1, "generator.bn1", self.hidden, train)?;
+        let h1 = self.bn_relu(g, h1, "generator.bn1", self.hidden, norm)?;
         let h2 = g.linear(h1, w2, b2, false)?;
         let map = g.reshape(h2, &[batch, c2, h, w])?;
-        let map = self.bn_relu(g, map, "generator.bn2", c2, train)?;
+        let map = self.bn_relu(g, map, "generator.bn2", c2, norm)?;
         let h3 = g.conv_transpose2d(map, wt1, Some(bt1), 2, 1, 0, Act::None)?;
-        let h3 = self.bn_relu(g, h3, "generator.bn3", c1, train)?;
+        let h3 = self.bn_relu(g, h3, "generator.bn3", c1, norm)?;
         g.conv_transpose2d(h3, wt2, Some(bt2), 2, 1, 0, Act::None)
     }
 
@@ -200,9 +196,5 @@ impl InfoGan {
         let b = g.shape(score)[0];
         let t = g.constant(name, &[b, 1], vec![target; b])?;
         g.bce_with_logits(score, t)
-    }
-
-    pub(super) fn sum(g: &mut Graph, x: T) -> T {
-        g.reduce(x, Axis::All, ReduceOp::Sum)
     }
 }
