@@ -4,6 +4,9 @@
 //!   z = mu + sigma * eps;  decoder: softmax(z W^T + b) over 10 classes
 //!   loss = mean_batch [ CE(decoder(z), y) + beta * KL(N(mu, sigma^2) || N(0, I)) ], beta = 1e-3
 //! At test time the class probabilities are averaged over 12 draws of z.
+//! Two settings reproduce the authors' TensorFlow demo instead of PyTorch conventions:
+//! `input = "signed"` feeds 2x - 1 (pixels in [-1, 1]) as the demo does, and
+//! `init = "glorot"` starts every layer as TensorFlow's Dense does (Glorot uniform, zero bias).
 //! Shapes: x [B, P] (P = 784 on MNIST); h [B, 1024]; mu, sigma, z [B, 256]; logits [B, 10]; labels [B].
 
 use std::collections::BTreeMap;
@@ -14,7 +17,7 @@ use crate::kernels::random::Scale;
 use crate::kernels::reduce::{Axis, Op as ReduceOp};
 use crate::models::hparams::Overrides;
 use crate::models::{finish_encode, linear_params, Built, GraphKind, Model};
-use crate::nn::params::{linear_specs, ParamSpec};
+use crate::nn::params::{glorot_linear_specs, linear_specs, ParamSpec};
 use crate::Result;
 
 #[derive(Debug, Clone)]
@@ -25,6 +28,10 @@ pub struct Vib {
     pub k: usize,
     pub beta: f32,
     pub test_samples: usize,
+    /// "unit": pixels as loaded, in [0, 1]; "signed": 2x - 1, in [-1, 1] (the demo's).
+    pub input_range: &'static str,
+    /// "pytorch": nn.Linear's default init; "glorot": TensorFlow Dense's (the demo's).
+    pub init: &'static str,
 }
 
 impl Default for Vib {
@@ -35,6 +42,8 @@ impl Default for Vib {
             k: 256,
             beta: 1e-3,
             test_samples: 12,
+            input_range: "unit",
+            init: "pytorch",
         }
     }
 }
@@ -46,6 +55,8 @@ impl Vib {
         o.count("k", &mut self.k)?;
         o.count("hidden", &mut self.hidden)?;
         o.count("test_samples", &mut self.test_samples)?;
+        o.choice("input", &mut self.input_range, &["unit", "signed"])?;
+        o.choice("init", &mut self.init, &["pytorch", "glorot"])?;
         Ok(())
     }
 }
@@ -55,6 +66,13 @@ const CLASSES: usize = 10;
 impl Vib {
     /// (mu, sigma) of q(z | x).
     fn encode(&self, g: &mut Graph, x: T) -> Result<(T, T)> {
+        let x = match self.input_range {
+            "signed" => {
+                let doubled = g.scale(x, 2.0);
+                g.unary(Unary::AddScalar(-1.0), doubled)
+            }
+            _ => x,
+        };
         let (w1, b1) = linear_params(g, "fc1", self.input, self.hidden);
         let (w2, b2) = linear_params(g, "fc2", self.hidden, self.hidden);
         let (wm, bm) = linear_params(g, "fc_mu", self.hidden, self.k);
@@ -87,14 +105,23 @@ impl Model for Vib {
     }
 
     fn params(&self) -> Vec<ParamSpec> {
-        [
-            linear_specs("fc1", self.input, self.hidden),
-            linear_specs("fc2", self.hidden, self.hidden),
-            linear_specs("fc_mu", self.hidden, self.k),
-            linear_specs("fc_rho", self.hidden, self.k),
-            linear_specs("decoder", self.k, CLASSES),
-        ]
-        .concat()
+        // (name, fan_in, fan_out, the fan-out of the demo's layer): the demo computes mu and
+        // rho as halves of one 2K-wide Dense, so Glorot's bound counts 2K there.
+        let (h, k) = (self.hidden, self.k);
+        let layers = [
+            ("fc1", self.input, h, h),
+            ("fc2", h, h, h),
+            ("fc_mu", h, k, 2 * k),
+            ("fc_rho", h, k, 2 * k),
+            ("decoder", k, CLASSES, CLASSES),
+        ];
+        layers
+            .iter()
+            .flat_map(|&(name, fan_in, fan_out, demo_out)| match self.init {
+                "glorot" => glorot_linear_specs(name, fan_in, fan_out, demo_out),
+                _ => linear_specs(name, fan_in, fan_out),
+            })
+            .collect()
     }
 
     fn latent_dim(&self) -> usize {

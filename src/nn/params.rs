@@ -66,6 +66,28 @@ pub fn linear_specs(prefix: &str, fan_in: usize, fan_out: usize) -> [ParamSpec; 
     ]
 }
 
+/// `linear_specs` with TensorFlow's Dense default instead (Glorot uniform weight,
+/// U(-sqrt(6 / (fan_in + fan_out)), +...), and zero bias), for models that reproduce a
+/// TensorFlow reference.
+/// `bound_fan_out` is the fan-out the bound counts: a layer the reference computes as part
+/// of a wider one (two heads split from one Dense) passes the wider layer's.
+pub fn glorot_linear_specs(
+    prefix: &str,
+    fan_in: usize,
+    fan_out: usize,
+    bound_fan_out: usize,
+) -> [ParamSpec; 2] {
+    let bound = (6.0 / (fan_in + bound_fan_out) as f32).sqrt();
+    [
+        ParamSpec::new(
+            &format!("{prefix}.weight"),
+            &[fan_out, fan_in],
+            Init::Uniform(bound),
+        ),
+        ParamSpec::new(&format!("{prefix}.bias"), &[fan_out], Init::Const(0.0)),
+    ]
+}
+
 /// The two specs of a PyTorch `nn.Conv2d(cin, cout, k)` named `prefix`: weight
 /// [cout, cin, k, k] and bias [cout], both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
 /// fan_in = cin k k (kaiming_uniform with a = sqrt(5), as for Linear).
