@@ -116,6 +116,13 @@ struct TrainArgs {
     /// (0: off; vib defaults to 0.999 as its reference does)
     #[arg(long)]
     ema: Option<f64>,
+    /// Step decay of the learning rate: multiply it by this factor every --lr-decay-every
+    /// epochs (1: constant; vib defaults to 0.97 every 2 as its reference does)
+    #[arg(long)]
+    lr_decay: Option<f64>,
+    /// Epochs between two learning-rate decays
+    #[arg(long)]
+    lr_decay_every: Option<usize>,
     /// Continue a run from its directory (or a checkpoint in it), with its saved settings
     #[arg(long)]
     resume: Option<PathBuf>,
@@ -324,6 +331,12 @@ fn train(gpu: &Gpu, a: TrainArgs) -> shadergrad::Result<()> {
     }
     if let Some(v) = a.ema {
         cfg.ema_decay = v;
+    }
+    if let Some(v) = a.lr_decay {
+        cfg.lr_decay_factor = v;
+    }
+    if let Some(v) = a.lr_decay_every {
+        cfg.lr_decay_every = v;
     }
     cfg.max_steps = a.max_steps.or(cfg.max_steps.filter(|_| a.resume.is_none()));
     cfg.out = match (a.out, &resume) {

@@ -104,6 +104,10 @@ fn a_run_saves_its_hyperparameters_and_eval_rebuilds_that_model() {
         "hidden=32",
         "--epochs",
         "1",
+        "--lr-decay",
+        "0.5",
+        "--lr-decay-every",
+        "3",
         "--data-dir",
         data_s,
         "--out",
@@ -111,6 +115,8 @@ fn a_run_saves_its_hyperparameters_and_eval_rebuilds_that_model() {
     ]);
     let config = std::fs::read_to_string(run.join("config.json")).unwrap();
     assert!(config.contains("\"latent\": \"5\""), "{config}");
+    assert!(config.contains("\"lr_decay_factor\": 0.5"), "{config}");
+    assert!(config.contains("\"lr_decay_every\": 3"), "{config}");
     let ck = TensorFile::load(&run.join("checkpoint.safetensors")).unwrap();
     ck.get("fc21.weight", &[5, 32]).unwrap();
     // eval builds the model from the saved config: with the defaults it could not load.
@@ -130,6 +136,24 @@ fn a_run_saves_its_hyperparameters_and_eval_rebuilds_that_model() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("resumed run"));
+    // A schedule that is no schedule is refused before any work, saying why.
+    for (flag, value, says) in [
+        ("--lr-decay", "0", "--lr-decay must be a positive factor"),
+        (
+            "--lr-decay-every",
+            "0",
+            "--lr-decay-every must be at least 1",
+        ),
+    ] {
+        let bad = std::process::Command::new(env!("CARGO_BIN_EXE_shadergrad"))
+            .args(["train", "--model", "vae", flag, value, "--data-dir", data_s])
+            .args(["--out", out.path().join("bad").to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!bad.status.success());
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
 }
 
 /// config.json records every hyperparameter (given or default), so a run rebuilds its model

@@ -229,7 +229,12 @@ pub fn bench_train(
         );
     }
     println!("\none step, per instruction (each timed alone, median of 5 x 20 repeats):");
-    let rows = run.train.program.profile(gpu, 20, 5)?;
+    let mut rows = run.train.program.profile(gpu, 20, 5)?;
+    // Models updated in turn: every player's graph, labelled by player.
+    for (i, later) in run.later_players.iter().enumerate() {
+        let label = |(l, s, c): (String, f64, usize)| (format!("[player {}] {l}", i + 1), s, c);
+        rows.extend(later.program.profile(gpu, 20, 5)?.into_iter().map(label));
+    }
     let total: f64 = rows.iter().map(|r| r.1).sum();
     for (label, secs, count) in &rows {
         println!(

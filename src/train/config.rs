@@ -136,8 +136,17 @@ impl TrainConfig {
                 self.ema_decay
             ));
         }
-        if self.eval_batch == 0 || self.log_every == 0 || self.lr_decay_every == 0 {
-            return bad("eval batch, log interval and decay interval must be at least 1".into());
+        if !(self.lr_decay_factor.is_finite() && self.lr_decay_factor > 0.0) {
+            return bad(format!(
+                "--lr-decay must be a positive factor (1 keeps the rate constant), got {}",
+                self.lr_decay_factor
+            ));
+        }
+        if self.lr_decay_every == 0 {
+            return bad("--lr-decay-every must be at least 1 epoch".into());
+        }
+        if self.eval_batch == 0 || self.log_every == 0 {
+            return bad("eval batch and log interval must be at least 1".into());
         }
         Ok(())
     }
