@@ -7,10 +7,10 @@
 use super::InfoGan;
 
 impl InfoGan {
-    /// n generator inputs: noise N(0, I), category i mod K (so a 10-column grid shows one
+    /// n generator inputs: noise N(0, I) (or U[-1, 1], `noise_prior`), category i mod K (so a 10-column grid shows one
     /// category per column), continuous codes U[-1, 1].
     pub(super) fn sample_codes(&self, n: usize, seed: u64) -> Vec<f32> {
-        let noise = crate::train::grids::prior(n * self.noise, seed);
+        let noise = self.host_noise(n * self.noise, seed);
         let cont = crate::train::grids::uniform(n * self.continuous, seed ^ 0xC0DE, -1.0, 1.0);
         let (one_hot, _) = self.stratified_categories(n);
         self.codes(&noise, &one_hot, &cont)
@@ -21,7 +21,7 @@ impl InfoGan {
         let grid = crate::train::grids::GRID;
         let k = self.categories.min(grid);
         // categories.png: row r is category r, column j noise draw j (shared down a column).
-        let column_noise = crate::train::grids::prior(grid * self.noise, seed);
+        let column_noise = self.host_noise(grid * self.noise, seed);
         let mut noise = Vec::new();
         let mut one_hot = Vec::new();
         for r in 0..k {
@@ -37,7 +37,7 @@ impl InfoGan {
         )];
         // continuous<j>.png: row r category r, c_j swept over [-2, 2] across the columns, the
         // other continuous codes 0, one noise draw for the whole grid (the paper's Fig. 2).
-        let fixed = crate::train::grids::prior(self.noise, seed ^ 0x5eed);
+        let fixed = self.host_noise(self.noise, seed ^ 0x5eed);
         for j in 0..self.continuous {
             let mut cont = Vec::new();
             for _ in 0..k {
@@ -53,6 +53,14 @@ impl InfoGan {
             ));
         }
         grids
+    }
+
+    /// n values of the incompressible noise from its prior (`noise_prior`).
+    fn host_noise(&self, n: usize, seed: u64) -> Vec<f32> {
+        match self.noise_prior {
+            "uniform" => crate::train::grids::uniform(n, seed, -1.0, 1.0),
+            _ => crate::train::grids::prior(n, seed),
+        }
     }
 
     /// One-hot rows of category i mod K, and those categories.

@@ -48,7 +48,14 @@ impl InfoGan {
         seed: u64,
         norm: Norm,
     ) -> Result<Fakes> {
-        let noise = g.normal(&[batch, self.noise], seed);
+        let noise = match self.noise_prior {
+            "uniform" => {
+                let u = g.uniform(&[batch, self.noise], seed);
+                let u2 = g.scale(u, 2.0);
+                g.unary(Unary::AddScalar(-1.0), u2)
+            }
+            _ => g.normal(&[batch, self.noise], seed),
+        };
         let u = g.uniform(&[batch, self.continuous], seed);
         let u2 = g.scale(u, 2.0);
         let c_cont = g.unary(Unary::AddScalar(-1.0), u2);

@@ -2,7 +2,8 @@
 //! that a head Q, sharing the discriminator's body, must recover from the generated image;
 //! maximising that (variational) mutual information makes the codes mean something.
 //!
-//!   codes: c_cat one-hot over 10 categories, c_cont ~ U[-1, 1]^2, noise n ~ N(0, I_62);
+//!   codes: c_cat one-hot over 10 categories, c_cont ~ U[-1, 1]^2, noise n ~ N(0, I_62)
+//!          (or U[-1, 1]^62, `noise_prior = "uniform"`, the official MNIST experiment's);
 //!          z = [n | c_cat | c_cont]. Row i of a batch takes category i mod 10 (a stratified
 //!          draw of the uniform categorical: every batch holds each category equally often).
 //!   G:  fc 74 -> 1024, BN, ReLU; fc -> 128 (H/4)(W/4), reshape, BN, ReLU;
@@ -69,6 +70,10 @@ pub struct InfoGan {
     /// "simultaneous": both players step at once from one graph; "alternating": D and Q
     /// step first, then G against the updated D (game.rs).
     pub updates: &'static str,
+    /// The incompressible noise's prior: "normal" N(0, I) or "uniform" U[-1, 1] (the
+    /// official MNIST experiment's), which weighs less against the one-hot category at G's
+    /// input (expected squared norm 62 / 3 instead of 62).
+    pub noise_prior: &'static str,
 }
 
 impl Default for InfoGan {
@@ -85,6 +90,7 @@ impl Default for InfoGan {
             lambda_cont: 0.1,
             d_batch_norm: true,
             updates: "simultaneous",
+            noise_prior: "normal",
         }
     }
 }
@@ -103,6 +109,7 @@ impl InfoGan {
             &mut self.updates,
             &["simultaneous", "alternating"],
         )?;
+        o.choice("noise_prior", &mut self.noise_prior, &["normal", "uniform"])?;
         Ok(())
     }
 }
