@@ -91,6 +91,50 @@ fn every_model_loss_falls_over_its_first_50_steps() {
     }
 }
 
+/// One training step moves every parameter tensor of every model (InfoGAN in both update
+/// orders): an optimizer range left out of the step, or a parameter no gradient reaches,
+/// would otherwise train part of a model silently while its loss still falls.
+#[test]
+fn one_step_moves_every_parameter_of_every_model() {
+    let gpu = gpu();
+    let data = mnist::load(&mnist::default_dir()).unwrap();
+    let mut runs: Vec<(&str, Vec<String>)> = NAMES
+        .into_iter()
+        .filter(|&m| m != "mmd-vae-ref") // mmd-vae's graph at larger widths
+        .map(|m| (m, Vec::new()))
+        .collect();
+    runs.push(("infogan", vec!["updates=alternating".into()]));
+    runs.push(("dim", vec!["critic=dot".into(), "head=fc".into()]));
+    for (model, hparams) in runs {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(model, dir.path(), &mnist::default_dir());
+        cfg.hparams = shadergrad::models::hparams::parse(&hparams).unwrap();
+        let mut run = Run::new(gpu, cfg).unwrap();
+        let before = run.store.to_tensor_file(gpu).unwrap();
+        let order = epoch_order(data.train.len(), 1, 0);
+        let idx = batches(&order, run.cfg.batch_size).next().unwrap();
+        let lr = run.cfg.lr;
+        run.train_step(gpu, &data, idx, &mut Vec::new(), lr)
+            .unwrap();
+        let after = run.store.to_tensor_file(gpu).unwrap();
+        for p in run.model.params() {
+            let values = |f: &TensorFile| {
+                f.get(&p.name, &p.shape)
+                    .unwrap()
+                    .as_f32(&p.name)
+                    .unwrap()
+                    .to_vec()
+            };
+            assert_ne!(
+                values(&before),
+                values(&after),
+                "{model} {hparams:?}: {} did not move in a training step",
+                p.name
+            );
+        }
+    }
+}
+
 #[test]
 fn checkpoint_round_trip_is_exact() {
     let gpu = gpu();

@@ -103,7 +103,8 @@ pub trait Model {
     fn players(&self) -> usize {
         1
     }
-    /// The player whose Adam update owns parameter `name` (with `players() > 1`).
+    /// The player whose Adam update owns parameter `name`: below `players()`, so 0 for a
+    /// model with one player (the trainer refuses any other).
     fn player_of(&self, _name: &str) -> usize {
         0
     }

@@ -9,7 +9,7 @@
 use crate::kernels::optimizer::Adam;
 use crate::models::Model;
 use crate::nn::params::ParamStore;
-use crate::{Gpu, Result};
+use crate::{Error, Gpu, Result};
 
 /// Adam over one contiguous range of the parameter arena (and of its moments).
 pub struct AdamGroup {
@@ -35,6 +35,15 @@ impl AdamGroup {
         let mut runs: Vec<(usize, f64, usize)> = Vec::new(); // (start offset, multiplier, player)
         for name in store.names() {
             let (mult, player) = (model.lr_multiplier(name), model.player_of(name));
+            // A range whose player has no graph would never be updated: refuse it here rather
+            // than train part of a model silently.
+            if player >= model.players() {
+                return Err(Error::Config(format!(
+                    "model {} puts parameter {name} with player {player} but has {} player(s)",
+                    model.name(),
+                    model.players()
+                )));
+            }
             if runs.last().is_none_or(|r| (r.1, r.2) != (mult, player)) {
                 let start = store.offset(name).unwrap_or(0);
                 runs.push((if runs.is_empty() { 0 } else { start }, mult, player));

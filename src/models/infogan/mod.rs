@@ -242,9 +242,10 @@ impl Model for InfoGan {
         }
     }
 
-    /// Player 0 is D with Q (they share D's body), player 1 the generator.
+    /// With alternating updates player 0 is D with Q (they share D's body), player 1 the
+    /// generator; simultaneous updates have one player.
     fn player_of(&self, name: &str) -> usize {
-        name.starts_with("generator.") as usize
+        (self.players() > 1 && name.starts_with("generator.")) as usize
     }
 
     fn build_player(&self, player: usize, batch: usize, seed: u64) -> Result<Built> {
