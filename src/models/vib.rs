@@ -67,10 +67,7 @@ impl Vib {
     /// (mu, sigma) of q(z | x).
     fn encode(&self, g: &mut Graph, x: T) -> Result<(T, T)> {
         let x = match self.input_range {
-            "signed" => {
-                let doubled = g.scale(x, 2.0);
-                g.unary(Unary::AddScalar(-1.0), doubled)
-            }
+            "signed" => g.to_signed(x),
             _ => x,
         };
         let (w1, b1) = linear_params(g, "fc1", self.input, self.hidden);

@@ -27,6 +27,12 @@ impl Graph {
         self.unary(Unary::Scale(alpha), x)
     }
 
+    /// 2x - 1: values in [0, 1] (pixels, uniform draws) moved to [-1, 1].
+    pub fn to_signed(&mut self, x: T) -> T {
+        let doubled = self.scale(x, 2.0);
+        self.unary(Unary::AddScalar(-1.0), doubled)
+    }
+
     pub fn binary(&mut self, op: Binary, a: T, b: T) -> Result<T> {
         self.same_shape(&format!("{op:?}"), a, b)?;
         let shape = self.shape(a).to_vec();

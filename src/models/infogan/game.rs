@@ -51,14 +51,12 @@ impl InfoGan {
         let noise = match self.noise_prior {
             "uniform" => {
                 let u = g.uniform(&[batch, self.noise], seed);
-                let u2 = g.scale(u, 2.0);
-                g.unary(Unary::AddScalar(-1.0), u2)
+                g.to_signed(u)
             }
             _ => g.normal(&[batch, self.noise], seed),
         };
         let u = g.uniform(&[batch, self.continuous], seed);
-        let u2 = g.scale(u, 2.0);
-        let c_cont = g.unary(Unary::AddScalar(-1.0), u2);
+        let c_cont = g.to_signed(u);
         let (one_hot, labels) = self.stratified_categories(batch);
         let c_cat = g.constant("c_cat", &[batch, self.categories], one_hot)?;
         let c_labels = g.constant_u32("c_labels", &[batch], &labels)?;
@@ -120,13 +118,14 @@ impl InfoGan {
 
     /// The step's metrics, summed over the batch: loss (both objectives), d_loss and g_loss
     /// (the GAN terms), info_cat, info_cont, and mean D(x) and D(G(z)) as probabilities.
+    /// Returns both objectives per image [B] (the simultaneous graph's loss).
     pub(super) fn game_metrics(
         &self,
         g: &mut Graph,
         d: &DSide,
         g_objective: T,
         g_gan: T,
-    ) -> Result<()> {
+    ) -> Result<T> {
         let per_image = g.add(d.objective, g_objective)?;
         let total = Self::sum(g, per_image);
         g.metric("loss", total)?;
@@ -144,7 +143,7 @@ impl InfoGan {
             let s = Self::sum(g, p);
             g.metric(name, s)?;
         }
-        Ok(())
+        Ok(per_image)
     }
 
     /// Both objectives in one graph (simultaneous updates, and evaluation): the loss is
@@ -169,9 +168,8 @@ impl InfoGan {
         // Each player's objective per image, by name (the gradient test checks each player's
         // parameters against its own objective).
         g.names(&[("d_objective", d.objective), ("g_objective", g_objective)]);
-        self.game_metrics(g, &d, g_objective, g_gan)?;
+        let per_image = self.game_metrics(g, &d, g_objective, g_gan)?;
         if train {
-            let per_image = g.add(d.objective, g_objective)?;
             let mean = g.reduce(per_image, Axis::All, ReduceOp::Mean);
             g.set_loss(mean)?;
         }
