@@ -82,6 +82,8 @@ fn unknown_names_and_bad_values_are_one_line_errors_naming_what_is_known() {
     assert!(err("dim", &["gamma=inf"]).contains("finite"));
     assert!(err("dim", &["critic=bilinear"]).contains("one of concat, dot"));
     assert!(err("dim", &["head=max"]).contains("one of pool, fc"));
+    assert!(err("infogan", &["slope=1"]).contains("a number in [0, 1)"));
+    assert!(err("infogan", &["q_side=q"]).contains("one of discriminator, generator"));
     // Every model builds at its defaults through the same path.
     for name in NAMES {
         by_name_with(name, ImageShape::MNIST, &Hparams::new()).unwrap();

@@ -168,14 +168,33 @@ fn infogan_alternating_players_get_their_own_objectives_gradients() {
     check_player(model.as_ref(), &g_graph, "g_objective", true);
 }
 
-/// The parameters of one InfoGAN player (the generator's, or D's with Q's) against central
-/// differences of the per-image objective `objective` named in `graph`, as its mean.
+/// The PyTorch ports' arrangement with the official experiment's fixed-variance continuous
+/// codes and leaky slope: Q's head steps with G on G's objective (through D's detached
+/// body), D on the GAN term alone, and the NLL has no log-variance head.
+#[test]
+fn infogan_q_on_generator_side_gets_gs_objective_gradient() {
+    let items = ["updates=alternating", "q_side=generator", "cont_std=fixed", "slope=0.01"];
+    let hp = shadergrad::models::hparams::parse(&items.map(String::from)).unwrap();
+    let model = models::by_name_with("infogan", ImageShape::MNIST, &hp).unwrap();
+    assert!(model.params().iter().all(|p| !p.name.starts_with("q.logvar")));
+    assert_eq!(model.player_of("q.cat.weight"), 1);
+    assert_eq!(model.player_of("discriminator.fc.weight"), 0);
+    let d_graph = || model.build_player(0, BATCH, 5).unwrap().graph;
+    check_player(model.as_ref(), &d_graph, "d_objective", false);
+    let g_graph = || model.build_player(1, BATCH, 5).unwrap().graph;
+    check_player(model.as_ref(), &g_graph, "g_objective", true);
+}
+
+/// The parameters of one InfoGAN player (the generator's side, or D's) against central
+/// differences of the per-image objective `objective` named in `graph`, as its mean. Q's
+/// head is on the side the model's `lr_multiplier` puts it (G's rate: G's side).
 fn check_player(
     model: &dyn models::Model,
     graph: &dyn Fn() -> shadergrad::graph::Graph,
     objective: &str,
     generator: bool,
 ) {
+    let g_side = |name: &str| model.lr_multiplier(name) > 1.0;
     let gpu = gpu();
     let mut r = rng();
     let store = ParamStore::new(gpu, &model.params(), &model.state(), &mut r).unwrap();
@@ -197,12 +216,13 @@ fn check_player(
     }
     let params: Vec<_> = host_params(model, &store)
         .into_iter()
-        .filter(|(name, _, _)| name.starts_with("generator.") == generator)
+        .filter(|(name, _, _)| g_side(name) == generator)
         .collect();
     let names = |prefix: &str| params.iter().any(|p| p.0.starts_with(prefix));
+    let q_on_g = g_side("q.cat.weight");
     match generator {
-        true => assert!(names("generator.")),
-        false => assert!(names("q.") && names("discriminator.")),
+        true => assert!(names("generator.") && names("q.") == q_on_g),
+        false => assert!(names("discriminator.") && names("q.") != q_on_g),
     }
     let what = format!("infogan {objective}");
     check_directions(

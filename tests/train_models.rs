@@ -104,6 +104,8 @@ fn one_step_moves_every_parameter_of_every_model() {
         .map(|m| (m, Vec::new()))
         .collect();
     runs.push(("infogan", vec!["updates=alternating".into()]));
+    let ports = ["q_side=generator", "cont_std=fixed"].map(String::from);
+    runs.push(("infogan", ports.to_vec()));
     runs.push(("dim", vec!["critic=dot".into(), "head=fc".into()]));
     for (model, hparams) in runs {
         let dir = tempfile::tempdir().unwrap();

@@ -61,6 +61,15 @@ impl<'a> Overrides<'a> {
         }
     }
 
+    /// A number in [lo, hi): `slope=0.01`.
+    pub fn f32_in(&mut self, name: &'static str, slot: &mut f32, lo: f32, hi: f32) -> Result<()> {
+        self.f32(name, slot)?;
+        match (lo..hi).contains(slot) {
+            true => Ok(()),
+            false => Err(self.bad(name, &format!("a number in [{lo}, {hi})"))),
+        }
+    }
+
     /// A count: `name=64`. Must be at least 1.
     pub fn count(&mut self, name: &'static str, slot: &mut usize) -> Result<()> {
         self.scalar(name, slot)?;

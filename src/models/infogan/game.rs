@@ -5,6 +5,8 @@
 //!
 //!   loss_D = BCE(D(x), 1) + BCE(D(sg G(z)), 0) + I(Q(sg G(z)), c)
 //!   loss_G = BCE(D'(G(z)), 1) + I(Q'(G(z)), c)        (D', Q': parameters detached)
+//! With `q_side = "generator"` the information term leaves loss_D and Q' in loss_G is live
+//! (its head steps with G; D's body stays detached).
 //! Shapes (MNIST): x, G(z) [B, 1, 28, 28]; codes c_cont [B, 2], c_labels [B]; per-image
 //! objectives [B]; metrics are sums over the batch.
 
@@ -92,8 +94,14 @@ impl InfoGan {
         let gan = g.add(d_real, d_fake)?;
         let q = self.q(g, fake_body, live(norm(Norm::Track)))?;
         let (info_cat, info_cont, info) = self.information(g, q, f.c_cont, f.c_labels)?;
+        // With Q on G's side the term here only feeds the metrics (and Q's running
+        // statistics): nothing of it reaches D's gradient.
+        let objective = match self.q_side {
+            "discriminator" => g.add(gan, info)?,
+            _ => gan,
+        };
         Ok(DSide {
-            objective: g.add(gan, info)?,
+            objective,
             gan,
             real_score,
             fake_score,
@@ -110,7 +118,11 @@ impl InfoGan {
         let frozen = Pass { frozen: true, norm };
         let seen_body = self.body(g, f.fake, frozen)?;
         let seen_score = self.score(g, seen_body, true)?;
-        let q_seen = self.q(g, seen_body, frozen)?;
+        let q_pass = Pass {
+            frozen: self.q_side == "discriminator",
+            norm,
+        };
+        let q_seen = self.q(g, seen_body, q_pass)?;
         let gan = Self::bce_to(g, seen_score, 1.0, "ones_g")?;
         let (_, _, info) = self.information(g, q_seen, f.c_cont, f.c_labels)?;
         Ok((g.add(gan, info)?, gan))

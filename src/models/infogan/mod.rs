@@ -16,6 +16,7 @@
 //!   loss_D = BCE(D(x), 1) + BCE(D(sg G(z)), 0) + I(Q(sg G(z)), c)
 //!   loss_G = BCE(D'(G(z)), 1) + I(Q'(G(z)), c)
 //!   NLL(c | mu, logvar) = sum_j [ logvar_j / 2 + (c_j - mu_j)^2 / (2 exp(logvar_j)) ]
+//!   (`cont_std = "fixed"`: no logvar head, NLL = sum_j (c_j - mu_j)^2 / 2)
 //! sg is stop-gradient (detach); D' and Q' are D and Q with their parameters detached. The
 //! information term sits in both players' losses, as in the official code: it trains Q's head
 //! and the body Q shares with D (on D's side) and makes G's codes recoverable (on G's). So one
@@ -24,6 +25,8 @@
 //! descent), G at 5x the learning rate of D and Q (1e-3 vs 2e-4, the paper's). With
 //! `updates = "alternating"` each player has its own graph (game.rs): D and Q step first,
 //! then G against the updated D, on the same drawn codes, as the official code trains.
+//! With `q_side = "generator"` (the PyTorch ports) loss_D is the GAN term alone and Q's
+//! head steps with G on loss_G = BCE(D'(G(z)), 1) + I(Q(B'(G(z))), c), B' D's body detached.
 //! D sees real and generated batches in separate passes, each normalised by its own
 //! batch statistics (as PyTorch does with two calls); only the real pass updates D's running
 //! statistics, which evaluation and the codes of real images then use, so a code depends on
@@ -74,6 +77,18 @@ pub struct InfoGan {
     /// official MNIST experiment's), which weighs less against the one-hot category at G's
     /// input (expected squared norm 62 / 3 instead of 62).
     pub noise_prior: &'static str,
+    /// Q's reading of the continuous codes: "learned" (a mean and a log-variance per code)
+    /// or "fixed" (a mean, unit variance: the official MNIST experiment's `fix_std`, whose
+    /// NLL is (c - mu)^2 / 2 and whose pull on G does not grow as Q grows confident).
+    pub cont_std: &'static str,
+    /// Which player trains Q's head: "discriminator" (the official code: the information
+    /// term sits in both losses, so it also shapes D's body) or "generator" (the PyTorch
+    /// ports: only G's loss holds it, Q's head steps with G at G's rate, and D's body
+    /// learns from the real-vs-fake loss alone).
+    pub q_side: &'static str,
+    /// Negative slope of the leaky ReLUs in D and Q (0.1 in the PyTorch ports; the
+    /// official code's prettytensor default is 0.01).
+    pub slope: f32,
 }
 
 impl Default for InfoGan {
@@ -91,6 +106,9 @@ impl Default for InfoGan {
             d_batch_norm: true,
             updates: "simultaneous",
             noise_prior: "normal",
+            cont_std: "learned",
+            q_side: "discriminator",
+            slope: 0.1,
         }
     }
 }
@@ -110,12 +128,18 @@ impl InfoGan {
             &["simultaneous", "alternating"],
         )?;
         o.choice("noise_prior", &mut self.noise_prior, &["normal", "uniform"])?;
+        o.choice("cont_std", &mut self.cont_std, &["learned", "fixed"])?;
+        o.choice("q_side", &mut self.q_side, &["discriminator", "generator"])?;
+        o.f32_in("slope", &mut self.slope, 0.0, 1.0)?;
         Ok(())
     }
-}
 
-/// Leaky ReLU slope of D and Q.
-const SLOPE: f32 = 0.1;
+    /// Whether parameter `name` steps with the generator: G's own, and Q's head when
+    /// `q_side = "generator"`.
+    fn on_generator_side(&self, name: &str) -> bool {
+        name.starts_with("generator.") || (self.q_side == "generator" && name.starts_with("q."))
+    }
+}
 
 impl Model for InfoGan {
     fn name(&self) -> &'static str {
@@ -152,7 +176,9 @@ impl Model for InfoGan {
         }
         specs.extend(linear_specs("q.cat", self.q_hidden, k));
         specs.extend(linear_specs("q.mu", self.q_hidden, c));
-        specs.extend(linear_specs("q.logvar", self.q_hidden, c));
+        if self.cont_std == "learned" {
+            specs.extend(linear_specs("q.logvar", self.q_hidden, c));
+        }
         specs
     }
 
@@ -180,10 +206,10 @@ impl Model for InfoGan {
         self.code_dim()
     }
 
-    /// The paper's rates: generator and Q at 1e-3, discriminator at 2e-4 (the run's --lr).
+    /// The paper's rates: the generator at 1e-3, the discriminator at 2e-4 (the run's --lr);
+    /// Q's head at its player's rate.
     fn lr_multiplier(&self, name: &str) -> f64 {
-        // Q belongs to the discriminator's side (it shares D's body).
-        match name.starts_with("generator.") {
+        match self.on_generator_side(name) {
             true => 5.0,
             false => 1.0,
         }
@@ -242,10 +268,10 @@ impl Model for InfoGan {
         }
     }
 
-    /// With alternating updates player 0 is D with Q (they share D's body), player 1 the
-    /// generator; simultaneous updates have one player.
+    /// With alternating updates player 0 is D (with Q's head unless `q_side = "generator"`),
+    /// player 1 the generator; simultaneous updates have one player.
     fn player_of(&self, name: &str) -> usize {
-        (self.players() > 1 && name.starts_with("generator.")) as usize
+        (self.players() > 1 && self.on_generator_side(name)) as usize
     }
 
     fn build_player(&self, player: usize, batch: usize, seed: u64) -> Result<Built> {

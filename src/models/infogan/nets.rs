@@ -4,7 +4,7 @@
 //! Shapes (MNIST): z [B, 74] -> G logits [B, 1, 28, 28]; body [B, hidden]; score [B, 1];
 //! Q: category logits [B, 10], mu and logvar [B, 2].
 
-use super::{InfoGan, SLOPE};
+use super::InfoGan;
 use crate::graph::ops::norm::BatchNorm;
 use crate::graph::{Graph, T};
 use crate::kernels::conv::Act;
@@ -43,12 +43,12 @@ impl Norm {
     }
 }
 
-/// Q's reading of a batch: category logits [B, K], means and log-variances of the
-/// continuous codes [B, C].
+/// Q's reading of a batch: category logits [B, K], means and (unless `cont_std = "fixed"`)
+/// log-variances of the continuous codes [B, C].
 pub(super) struct QHead {
     pub cat: T,
     pub mu: T,
-    pub logvar: T,
+    pub logvar: Option<T>,
 }
 
 impl InfoGan {
@@ -117,9 +117,9 @@ impl InfoGan {
         let b1 = Self::p(g, "discriminator.conv1.bias", &[c1], f);
         let w2 = Self::p(g, "discriminator.conv2.weight", &[c2, c1, 4, 4], f);
         let b2 = Self::p(g, "discriminator.conv2.bias", &[c2], f);
-        let h1 = g.conv2d(images, w1, Some(b1), 2, 1, Act::LeakyRelu(SLOPE))?;
+        let h1 = g.conv2d(images, w1, Some(b1), 2, 1, Act::LeakyRelu(self.slope))?;
         let h2 = match self.d_batch_norm {
-            false => g.conv2d(h1, w2, Some(b2), 2, 1, Act::LeakyRelu(SLOPE))?,
+            false => g.conv2d(h1, w2, Some(b2), 2, 1, Act::LeakyRelu(self.slope))?,
             true => {
                 let h2 = g.conv2d(h1, w2, Some(b2), 2, 1, Act::None)?;
                 self.batch_norm(g, h2, "discriminator.bn2", c2, pass)?
@@ -130,7 +130,7 @@ impl InfoGan {
         let h3 = self.fc(g, flat, "discriminator.fc", (self.flat(), self.hidden), f)?;
         match self.d_batch_norm {
             true => self.batch_norm(g, h3, "discriminator.bn3", self.hidden, pass),
-            false => Ok(g.leaky_relu(h3, SLOPE)),
+            false => Ok(g.leaky_relu(h3, self.slope)),
         }
     }
 
@@ -139,7 +139,7 @@ impl InfoGan {
         let gamma = Self::p(g, &format!("{name}.weight"), &[c], pass.frozen);
         let beta = Self::p(g, &format!("{name}.bias"), &[c], pass.frozen);
         let y = g.batch_norm(x, name, Some((gamma, beta)), pass.norm.config())?;
-        Ok(g.leaky_relu(y, SLOPE))
+        Ok(g.leaky_relu(y, self.slope))
     }
 
     /// D's real-vs-generated logit [B, 1] from body features.
@@ -153,13 +153,16 @@ impl InfoGan {
         let h = self.fc(g, body, "q.fc", (self.hidden, self.q_hidden), f)?;
         let h = match self.d_batch_norm {
             true => self.batch_norm(g, h, "q.bn", self.q_hidden, pass)?,
-            false => g.leaky_relu(h, SLOPE),
+            false => g.leaky_relu(h, self.slope),
         };
         let (k, c) = (self.categories, self.continuous);
         Ok(QHead {
             cat: self.fc(g, h, "q.cat", (self.q_hidden, k), f)?,
             mu: self.fc(g, h, "q.mu", (self.q_hidden, c), f)?,
-            logvar: self.fc(g, h, "q.logvar", (self.q_hidden, c), f)?,
+            logvar: match self.cont_std {
+                "learned" => Some(self.fc(g, h, "q.logvar", (self.q_hidden, c), f)?),
+                _ => None,
+            },
         })
     }
 
@@ -179,14 +182,21 @@ impl InfoGan {
         Ok((cat, cont, g.add(cat_w, cont_w)?))
     }
 
-    /// sum_j [ logvar_j / 2 + (c_j - mu_j)^2 exp(-logvar_j) / 2 ] per row: [B].
-    pub(super) fn gaussian_nll(g: &mut Graph, c: T, mu: T, logvar: T) -> Result<T> {
+    /// sum_j [ logvar_j / 2 + (c_j - mu_j)^2 exp(-logvar_j) / 2 ] per row: [B]; with no
+    /// log-variance (unit variance) sum_j (c_j - mu_j)^2 / 2. The constant log(2 pi) / 2
+    /// per code is left out.
+    pub(super) fn gaussian_nll(g: &mut Graph, c: T, mu: T, logvar: Option<T>) -> Result<T> {
         let diff = g.binary(Binary::Sub, c, mu)?;
         let sq = g.unary(Unary::Square, diff);
-        let neg = g.scale(logvar, -1.0);
-        let precision = g.unary(Unary::Exp, neg);
-        let weighted = g.binary(Binary::Mul, sq, precision)?;
-        let per_dim = g.add(weighted, logvar)?;
+        let per_dim = match logvar {
+            Some(logvar) => {
+                let neg = g.scale(logvar, -1.0);
+                let precision = g.unary(Unary::Exp, neg);
+                let weighted = g.binary(Binary::Mul, sq, precision)?;
+                g.add(weighted, logvar)?
+            }
+            None => sq,
+        };
         let per_row = g.reduce(per_dim, Axis::Cols, ReduceOp::Sum);
         Ok(g.scale(per_row, 0.5))
     }
