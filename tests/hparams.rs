@@ -190,3 +190,42 @@ fn resolved_hyperparameters_name_every_setting_and_rebuild_the_same_model() {
         );
     }
 }
+
+/// A run saved before a hyperparameter existed trained with the value the model had then:
+/// loading its config fills that value in (InfoGAN's defaults changed after such runs), while
+/// a config that records the name keeps it.
+#[test]
+fn a_saved_run_that_predates_a_name_rebuilds_with_the_value_it_trained_with() {
+    use shadergrad::train::config::TrainConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    let mut old = TrainConfig::for_model("infogan");
+    old.hparams = hp(&["widths=32,64", "lambda_cont=0.1"]);
+    old.save(&path).unwrap();
+    let loaded = TrainConfig::load(&path).unwrap();
+    for (name, value) in [
+        ("updates", "simultaneous"),
+        ("noise_prior", "normal"),
+        ("cont_std", "learned"),
+        ("slope", "0.1"),
+        ("widths", "32,64"),
+    ] {
+        assert_eq!(loaded.hparams[name], value, "{name}");
+    }
+    let rebuilt = shapes("infogan", &loaded.hparams);
+    assert!(rebuilt.iter().any(|(n, _)| n == "q.logvar.weight"));
+    // A run of today records the new defaults and keeps them.
+    let (_, now) =
+        shadergrad::models::by_name_resolved("infogan", ImageShape::MNIST, &Hparams::new())
+            .unwrap();
+    let mut new = TrainConfig::for_model("infogan");
+    new.hparams = now.clone();
+    new.save(&path).unwrap();
+    assert_eq!(TrainConfig::load(&path).unwrap().hparams, now);
+    assert_eq!(now["cont_std"], "fixed");
+    // Other models are untouched.
+    let mut vae = TrainConfig::for_model("vae");
+    vae.hparams = hp(&["latent=3"]);
+    vae.save(&path).unwrap();
+    assert_eq!(TrainConfig::load(&path).unwrap().hparams, hp(&["latent=3"]));
+}

@@ -22,7 +22,7 @@ fn draws(items: &[&str], n: usize) -> (Vec<f32>, Vec<f32>) {
 fn uniform_noise_prior_draws_from_minus_one_to_one() {
     let n = 400;
     let (uniform, codes_u) = draws(&["noise_prior=uniform"], n);
-    let (normal, codes_n) = draws(&[], n);
+    let (normal, codes_n) = draws(&["noise_prior=normal"], n);
     let var = |v: &[f32]| v.iter().map(|x| (x * x) as f64).sum::<f64>() / v.len() as f64;
     assert!(uniform.iter().all(|x| (-1.0..=1.0).contains(x)));
     // U[-1, 1] has variance 1/3; 24,800 draws put the estimate within a few percent.

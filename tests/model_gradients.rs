@@ -149,7 +149,12 @@ fn mmd_vae_gradients_match_central_differences() {
 /// against central differences of its own objective.
 #[test]
 fn infogan_players_get_their_own_objectives_gradients() {
-    let model = models::by_name("infogan", ImageShape::MNIST).unwrap();
+    // The earlier defaults: N(0, I) noise, learned variances (the log-variance head and
+    // its NLL), slope 0.1, one graph for both players.
+    let items = ["updates=simultaneous", "noise_prior=normal", "cont_std=learned", "slope=0.1"];
+    let hp = shadergrad::models::hparams::parse(&items.map(String::from)).unwrap();
+    let model = models::by_name_with("infogan", ImageShape::MNIST, &hp).unwrap();
+    assert!(model.params().iter().any(|p| p.name == "q.logvar.weight"));
     let graph = || model.build(GraphKind::Train, BATCH, 5).unwrap().graph;
     check_player(model.as_ref(), &graph, "d_objective", false);
     check_player(model.as_ref(), &graph, "g_objective", true);

@@ -103,7 +103,7 @@ fn one_step_moves_every_parameter_of_every_model() {
         .filter(|&m| m != "mmd-vae-ref") // mmd-vae's graph at larger widths
         .map(|m| (m, Vec::new()))
         .collect();
-    runs.push(("infogan", vec!["updates=alternating".into()]));
+    runs.push(("infogan", vec!["updates=simultaneous".into()]));
     let ports = ["q_side=generator", "cont_std=fixed"].map(String::from);
     runs.push(("infogan", ports.to_vec()));
     runs.push(("dim", vec!["critic=dot".into(), "head=fc".into()]));

@@ -33,6 +33,28 @@ pub fn parse(items: &[String]) -> Result<Hparams> {
     Ok(out)
 }
 
+/// Hyperparameters whose default changed after runs had been saved without them, with the
+/// value those runs used: (model, name, value). A saved config.json records every name its
+/// model had when it ran, so a name it lacks was added later, and the run trained with the
+/// value the model had before the name existed (see `fill_saved`).
+const BEFORE_NAMED: &[(&str, &str, &str)] = &[
+    // InfoGAN's defaults became the official MNIST recipe's (session 7).
+    ("infogan", "updates", "simultaneous"),
+    ("infogan", "noise_prior", "normal"),
+    ("infogan", "cont_std", "learned"),
+    ("infogan", "slope", "0.1"),
+];
+
+/// Complete the hyperparameters of a saved run of `model` with the values in use before a
+/// name existed, so a run saved before a default changed rebuilds the model it trained.
+pub fn fill_saved(model: &str, saved: &mut Hparams) {
+    for (m, name, value) in BEFORE_NAMED {
+        if *m == model {
+            saved.entry(name.to_string()).or_insert_with(|| value.to_string());
+        }
+    }
+}
+
 /// The given hyperparameters, consumed by one model's setters.
 pub struct Overrides<'a> {
     model: &'a str,

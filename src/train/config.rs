@@ -156,11 +156,15 @@ impl TrainConfig {
         crate::train::checkpoint::write_atomic(path, text.as_bytes())
     }
 
+    /// A saved run's config; hyperparameters it predates get the values it ran with.
     pub fn load(path: &Path) -> Result<TrainConfig> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Data(format!("cannot read {}: {e}", path.display())))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Data(format!("{} is not a valid run config: {e}", path.display())))
+        let mut cfg: TrainConfig = serde_json::from_str(&text).map_err(|e| {
+            Error::Data(format!("{} is not a valid run config: {e}", path.display()))
+        })?;
+        crate::models::hparams::fill_saved(&cfg.model, &mut cfg.hparams);
+        Ok(cfg)
     }
 }
 

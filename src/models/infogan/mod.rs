@@ -2,29 +2,33 @@
 //! that a head Q, sharing the discriminator's body, must recover from the generated image;
 //! maximising that (variational) mutual information makes the codes mean something.
 //!
-//!   codes: c_cat one-hot over 10 categories, c_cont ~ U[-1, 1]^2, noise n ~ N(0, I_62)
-//!          (or U[-1, 1]^62, `noise_prior = "uniform"`, the official MNIST experiment's);
+//!   codes: c_cat one-hot over 10 categories, c_cont ~ U[-1, 1]^2, noise n ~ U[-1, 1]^62
+//!          (the official MNIST experiment's; N(0, I) with `noise_prior = "normal"`);
 //!          z = [n | c_cat | c_cont]. Row i of a batch takes category i mod 10 (a stratified
 //!          draw of the uniform categorical: every batch holds each category equally often).
 //!   G:  fc 74 -> 1024, BN, ReLU; fc -> 128 (H/4)(W/4), reshape, BN, ReLU;
 //!       conv-transpose 4x4/2 (128 -> 64), BN, ReLU; conv-transpose 4x4/2 (64 -> c) -> logits
-//!   D body: conv 4x4/2 (c -> 64), lReLU 0.1; conv 4x4/2 (64 -> 128), BN, lReLU;
+//!   D body: conv 4x4/2 (c -> 64), lReLU 0.01; conv 4x4/2 (64 -> 128), BN, lReLU;
 //!           fc -> 1024, BN, lReLU
 //!   D head: fc 1024 -> 1;  Q head: fc 1024 -> 128, BN, lReLU; fc -> 10 (category logits),
-//!           fc -> 2 (means of c_cont), fc -> 2 (their log-variances)
-//!   I(Q, c) = lambda_cat CE(Q_cat, c_cat) + lambda_cont NLL(c_cont | Q_mu, Q_logvar)
+//!           fc -> 2 (means of c_cont) [, fc -> 2 (their log-variances), `cont_std = "learned"`]
+//!   I(Q, c) = lambda_cat CE(Q_cat, c_cat) + lambda_cont NLL(c_cont | Q_mu)
 //!   loss_D = BCE(D(x), 1) + BCE(D(sg G(z)), 0) + I(Q(sg G(z)), c)
 //!   loss_G = BCE(D'(G(z)), 1) + I(Q'(G(z)), c)
-//!   NLL(c | mu, logvar) = sum_j [ logvar_j / 2 + (c_j - mu_j)^2 / (2 exp(logvar_j)) ]
-//!   (`cont_std = "fixed"`: no logvar head, NLL = sum_j (c_j - mu_j)^2 / 2)
+//!   NLL(c | mu) = sum_j (c_j - mu_j)^2 / 2 (unit variance, the official `fix_std`), or
+//!   sum_j [ logvar_j / 2 + (c_j - mu_j)^2 / (2 exp(logvar_j)) ] with `cont_std = "learned"`
 //! sg is stop-gradient (detach); D' and Q' are D and Q with their parameters detached. The
 //! information term sits in both players' losses, as in the official code: it trains Q's head
 //! and the body Q shares with D (on D's side) and makes G's codes recoverable (on G's). So one
-//! backward pass of loss_D + loss_G gives D's and Q's parameters loss_D's gradient only and
-//! G's loss_G's only, and both players take their Adam step at once (simultaneous gradient
-//! descent), G at 5x the learning rate of D and Q (1e-3 vs 2e-4, the paper's). With
-//! `updates = "alternating"` each player has its own graph (game.rs): D and Q step first,
-//! then G against the updated D, on the same drawn codes, as the official code trains.
+//! G steps at 5x the learning rate of D and Q (1e-3 vs 2e-4, the paper's). By default each
+//! player has its own graph (game.rs): D and Q step first, then G against the updated D, on
+//! the same drawn codes, as the official code trains; `updates = "simultaneous"` takes one
+//! backward pass of loss_D + loss_G, which gives D's and Q's parameters loss_D's gradient
+//! only and G's loss_G's only, and both players step at once.
+//! The defaults (uniform noise, unit-variance continuous codes, slope 0.01, alternating
+//! updates) are the official MNIST experiment's, with the lambda_cont = 0.1; they
+//! replaced N(0, I) noise, learned variances, slope 0.1 and simultaneous updates, whose
+//! categories split the 1s over two rows and merged 4 with 9 (README, InfoGAN recipes).
 //! With `q_side = "generator"` (the PyTorch ports) loss_D is the GAN term alone and Q's
 //! head steps with G on loss_G = BCE(D'(G(z)), 1) + I(Q(B'(G(z))), c), B' D's body detached.
 //! D sees real and generated batches in separate passes, each normalised by its own
@@ -104,11 +108,11 @@ impl Default for InfoGan {
             lambda_cat: 1.0,
             lambda_cont: 0.1,
             d_batch_norm: true,
-            updates: "simultaneous",
-            noise_prior: "normal",
-            cont_std: "learned",
+            updates: "alternating",
+            noise_prior: "uniform",
+            cont_std: "fixed",
             q_side: "discriminator",
-            slope: 0.1,
+            slope: 0.01,
         }
     }
 }
