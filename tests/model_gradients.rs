@@ -91,7 +91,11 @@ const CHECK: Check = Check {
 
 #[test]
 fn dim_gradients_match_central_differences() {
-    check_model("dim");
+    // Its encoder normalises small batches before leaky ReLUs, like the fc head's below: at
+    // h = 1e-3 the same CI seed gave a central difference of 0.011 against 0.297 on
+    // t1.fc1.weight (-0.17 at 3e-3) and the check passes at 3e-4 and 1e-4.
+    let model = models::by_name("dim", ImageShape::MNIST).unwrap();
+    check("dim", model.as_ref(), &FINE_CHECK);
 }
 
 /// DIM with the encode-and-dot-product critics: all-pairs scores through a 1x1 conv whose
@@ -100,17 +104,21 @@ fn dim_gradients_match_central_differences() {
 fn dim_dot_critic_gradients_match_central_differences() {
     let hp = shadergrad::models::hparams::parse(&["critic=dot".into()]).unwrap();
     let model = models::by_name_with("dim", ImageShape::MNIST, &hp).unwrap();
-    check("dim critic=dot", model.as_ref(), &CHECK);
+    check("dim critic=dot", model.as_ref(), &FINE_CHECK);
 }
 
 /// DIM with the fc head (flatten -> fc -> batch norm over features -> leaky ReLU) feeding
-/// the code and the concat critics' global pairs.
+/// the code and the concat critics' global pairs. The head normalises 24 features over a
+/// batch of 8, so a step along a conv1 direction moves every pre-activation of a feature
+/// and crosses many leaky-ReLU kinks at once: at h = 1e-3 a CI run failed (seed
+/// 51630676429948224: backward 0.049, central difference 0.142) and passes at 3e-4, as
+/// InfoGAN's players do (FINE_CHECK).
 #[test]
 fn dim_fc_head_gradients_match_central_differences() {
     let hp =
         shadergrad::models::hparams::parse(&["head=fc".into(), "head_hidden=24".into()]).unwrap();
     let model = models::by_name_with("dim", ImageShape::MNIST, &hp).unwrap();
-    check("dim head=fc", model.as_ref(), &CHECK);
+    check("dim head=fc", model.as_ref(), &FINE_CHECK);
 }
 
 #[test]
@@ -238,17 +246,17 @@ fn check_player(
         &eval,
         objective,
         &params,
-        &PLAYER_CHECK,
+        &FINE_CHECK,
     );
 }
 
-/// InfoGAN's discriminator normalises small batches (8) by their own statistics before a
-/// leaky ReLU, so moving any weight shifts every pre-activation of a channel and a step of
+/// For models that batch-normalise before leaky ReLUs (InfoGAN's players, DIM). InfoGAN's
+/// discriminator normalises small batches (8) by their own statistics before a leaky ReLU, so moving any weight shifts every pre-activation of a channel and a step of
 /// 1e-3 crosses many kinks at once (d/dbeta of such a layer was off by ~10% at 1e-2 and
 /// exact at 1e-4 in isolation), while at 1e-4 the f32 loss no longer resolves the smaller
 /// directional derivatives (a CI run failed at SHADERGRAD_TEST_SEED=1854676279039198799:
 /// central difference -0.002 against -0.043, passing at 3e-4). 3e-4 passed 9 random seeds.
-const PLAYER_CHECK: Check = Check { h: 3e-4, ..CHECK };
+const FINE_CHECK: Check = Check { h: 3e-4, ..CHECK };
 
 #[test]
 fn mmd_vae_mlp_gradients_match_central_differences() {
@@ -276,7 +284,8 @@ fn every_model_is_checked_here() {
     for name in models::NAMES {
         assert!(
             here.contains(&format!("check_model(\"{name}\")"))
-                || here.contains(&format!("by_name(\"{name}\"")),
+                || here.contains(&format!("by_name(\"{name}\""))
+                || here.contains(&format!("by_name_with(\"{name}\"")),
             "add a gradient check for {name}"
         );
     }
