@@ -38,7 +38,7 @@ pub fn parse(items: &[String]) -> Result<Hparams> {
 /// model had when it ran, so a name it lacks was added later, and the run trained with the
 /// value the model had before the name existed (see `fill_saved`).
 const BEFORE_NAMED: &[(&str, &str, &str)] = &[
-    // InfoGAN's defaults became the official MNIST recipe's (session 7).
+    // InfoGAN's defaults became the official MNIST recipe's (2026-11-22).
     ("infogan", "updates", "simultaneous"),
     ("infogan", "noise_prior", "normal"),
     ("infogan", "cont_std", "learned"),

@@ -19,7 +19,7 @@
 //!   sum_j [ logvar_j / 2 + (c_j - mu_j)^2 / (2 exp(logvar_j)) ] with `cont_std = "learned"`
 //! sg is stop-gradient (detach); D' and Q' are D and Q with their parameters detached. The
 //! information term sits in both players' losses, as in the official code: it trains Q's head
-//! and the body Q shares with D (on D's side) and makes G's codes recoverable (on G's). So one
+//! and the body Q shares with D (on D's side) and makes G's codes recoverable (on G's).
 //! G steps at 5x the learning rate of D and Q (1e-3 vs 2e-4, the paper's). By default each
 //! player has its own graph (game.rs): D and Q step first, then G against the updated D, on
 //! the same drawn codes, as the official code trains; `updates = "simultaneous"` takes one

@@ -2,7 +2,7 @@
 //! and how each pass of D normalises and whether it passes gradients (see mod.rs).
 //!
 //! Shapes (MNIST): z [B, 74] -> G logits [B, 1, 28, 28]; body [B, hidden]; score [B, 1];
-//! Q: category logits [B, 10], mu and logvar [B, 2].
+//! Q: category logits [B, 10], mu [B, 2] (and logvar [B, 2] with `cont_std = "learned"`).
 
 use super::InfoGan;
 use crate::graph::ops::norm::BatchNorm;
