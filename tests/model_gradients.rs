@@ -159,7 +159,12 @@ fn mmd_vae_gradients_match_central_differences() {
 fn infogan_players_get_their_own_objectives_gradients() {
     // The earlier defaults: N(0, I) noise, learned variances (the log-variance head and
     // its NLL), slope 0.1, one graph for both players.
-    let items = ["updates=simultaneous", "noise_prior=normal", "cont_std=learned", "slope=0.1"];
+    let items = [
+        "updates=simultaneous",
+        "noise_prior=normal",
+        "cont_std=learned",
+        "slope=0.1",
+    ];
     let hp = shadergrad::models::hparams::parse(&items.map(String::from)).unwrap();
     let model = models::by_name_with("infogan", ImageShape::MNIST, &hp).unwrap();
     assert!(model.params().iter().any(|p| p.name == "q.logvar.weight"));
@@ -186,10 +191,18 @@ fn infogan_alternating_players_get_their_own_objectives_gradients() {
 /// body), D on the GAN term alone, and the NLL has no log-variance head.
 #[test]
 fn infogan_q_on_generator_side_gets_gs_objective_gradient() {
-    let items = ["updates=alternating", "q_side=generator", "cont_std=fixed", "slope=0.01"];
+    let items = [
+        "updates=alternating",
+        "q_side=generator",
+        "cont_std=fixed",
+        "slope=0.01",
+    ];
     let hp = shadergrad::models::hparams::parse(&items.map(String::from)).unwrap();
     let model = models::by_name_with("infogan", ImageShape::MNIST, &hp).unwrap();
-    assert!(model.params().iter().all(|p| !p.name.starts_with("q.logvar")));
+    assert!(model
+        .params()
+        .iter()
+        .all(|p| !p.name.starts_with("q.logvar")));
     assert_eq!(model.player_of("q.cat.weight"), 1);
     assert_eq!(model.player_of("discriminator.fc.weight"), 0);
     let d_graph = || model.build_player(0, BATCH, 5).unwrap().graph;

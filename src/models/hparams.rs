@@ -50,7 +50,9 @@ const BEFORE_NAMED: &[(&str, &str, &str)] = &[
 pub fn fill_saved(model: &str, saved: &mut Hparams) {
     for (m, name, value) in BEFORE_NAMED {
         if *m == model {
-            saved.entry(name.to_string()).or_insert_with(|| value.to_string());
+            saved
+                .entry(name.to_string())
+                .or_insert_with(|| value.to_string());
         }
     }
 }
