@@ -59,6 +59,13 @@ fn check(name: &str, model: &dyn models::Model, c: &Check) {
     );
 }
 
+/// Model `name` on MNIST with the hyperparameters `items` ("name=value").
+fn model_with(name: &str, items: &[&str]) -> Box<dyn models::Model> {
+    let items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+    let hp = shadergrad::models::hparams::parse(&items).unwrap();
+    models::by_name_with(name, ImageShape::MNIST, &hp).unwrap()
+}
+
 /// Every parameter's (name, shape, current values).
 fn host_params(
     model: &dyn models::Model,
@@ -102,8 +109,7 @@ fn dim_gradients_match_central_differences() {
 /// weight is the code's embedding (a gradient into a computed weight).
 #[test]
 fn dim_dot_critic_gradients_match_central_differences() {
-    let hp = shadergrad::models::hparams::parse(&["critic=dot".into()]).unwrap();
-    let model = models::by_name_with("dim", ImageShape::MNIST, &hp).unwrap();
+    let model = model_with("dim", &["critic=dot"]);
     check("dim critic=dot", model.as_ref(), &FINE_CHECK);
 }
 
@@ -115,9 +121,7 @@ fn dim_dot_critic_gradients_match_central_differences() {
 /// InfoGAN's players do (FINE_CHECK).
 #[test]
 fn dim_fc_head_gradients_match_central_differences() {
-    let hp =
-        shadergrad::models::hparams::parse(&["head=fc".into(), "head_hidden=24".into()]).unwrap();
-    let model = models::by_name_with("dim", ImageShape::MNIST, &hp).unwrap();
+    let model = model_with("dim", &["head=fc", "head_hidden=24"]);
     check("dim head=fc", model.as_ref(), &FINE_CHECK);
 }
 
@@ -165,8 +169,7 @@ fn infogan_players_get_their_own_objectives_gradients() {
         "cont_std=learned",
         "slope=0.1",
     ];
-    let hp = shadergrad::models::hparams::parse(&items.map(String::from)).unwrap();
-    let model = models::by_name_with("infogan", ImageShape::MNIST, &hp).unwrap();
+    let model = model_with("infogan", &items);
     assert!(model.params().iter().any(|p| p.name == "q.logvar.weight"));
     let graph = || model.build(GraphKind::Train, BATCH, 5).unwrap().graph;
     check_player(model.as_ref(), &graph, "d_objective", false);
@@ -177,8 +180,7 @@ fn infogan_players_get_their_own_objectives_gradients() {
 /// G's, against a detached D) each give their own parameters their objective's gradient.
 #[test]
 fn infogan_alternating_players_get_their_own_objectives_gradients() {
-    let hp = shadergrad::models::hparams::parse(&["updates=alternating".into()]).unwrap();
-    let model = models::by_name_with("infogan", ImageShape::MNIST, &hp).unwrap();
+    let model = model_with("infogan", &["updates=alternating"]);
     assert_eq!(model.players(), 2);
     let d_graph = || model.build_player(0, BATCH, 5).unwrap().graph;
     check_player(model.as_ref(), &d_graph, "d_objective", false);
@@ -197,8 +199,7 @@ fn infogan_q_on_generator_side_gets_gs_objective_gradient() {
         "cont_std=fixed",
         "slope=0.01",
     ];
-    let hp = shadergrad::models::hparams::parse(&items.map(String::from)).unwrap();
-    let model = models::by_name_with("infogan", ImageShape::MNIST, &hp).unwrap();
+    let model = model_with("infogan", &items);
     assert!(model
         .params()
         .iter()
@@ -298,7 +299,7 @@ fn every_model_is_checked_here() {
         assert!(
             here.contains(&format!("check_model(\"{name}\")"))
                 || here.contains(&format!("by_name(\"{name}\""))
-                || here.contains(&format!("by_name_with(\"{name}\"")),
+                || here.contains(&format!("model_with(\"{name}\"")),
             "add a gradient check for {name}"
         );
     }
